@@ -1,0 +1,3 @@
+from baselines.dcgan.model import GANModel
+
+__all__ = ["GANModel"]

@@ -1,0 +1,3 @@
+from baselines.pca.model import PCAModel, fit_pca
+
+__all__ = ["PCAModel", "fit_pca"]

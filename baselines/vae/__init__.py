@@ -1,0 +1,3 @@
+from baselines.vae.model import VAEModel
+
+__all__ = ["VAEModel"]

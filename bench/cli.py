@@ -1,0 +1,175 @@
+"""The `bench` command line: data list/prepare/verify, run, runs (and report)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bench.config import TABLE1_METHODS
+from bench.data import REGISTRY, default_cache_dir, default_data_root, get_dataset, load_split
+from bench.errors import BenchError
+
+DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                         help="Folder holding celeba/, lfw/, lsun/ (default: $BENCH_DATA, else ./data).")
+CACHE_DIR = click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                         help="Decoded-image cache (default: $BENCH_CACHE, else ~/.cache/glo-bench).")
+
+
+def _root(data_root: Path | None) -> Path:
+    return data_root if data_root is not None else default_data_root()
+
+
+class Group(click.Group):
+    """Turns BenchError into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BenchError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="glo-bench")
+def main() -> None:
+    """glo-bench: PCA, DCGAN, VAE and GLO on the same data and metrics (GLO paper, Table 1)."""
+
+
+# ------------------------------------------------------------------------------- data
+@main.group(cls=Group)
+def data() -> None:
+    """Datasets: list, decode into the cache, verify."""
+
+
+@data.command("list")
+@DATA_ROOT
+def data_list(data_root: Path | None) -> None:
+    """Every named dataset: resolution, channels, whether it was found and where."""
+    root = _root(data_root)
+    click.echo(f"{'name':<14} {'res':>4} {'ch':>3}  {'found':<5}  where / expected layout")
+    for ds in REGISTRY.values():
+        try:
+            where, ok = ds.locate(root), True
+        except BenchError:
+            where, ok = ds.layout(root), False
+        click.echo(f"{ds.name:<14} {ds.resolution:>4} {ds.channels:>3}  {'yes' if ok else 'no':<5}  {where}")
+    click.echo(f"{'folder:PATH':<14} {'64':>4} {'3':>3}  {'-':<5}  any image folder (folder:PATH@RES)")
+    click.echo(f"data root: {root.resolve()}  cache: {default_cache_dir()}")
+
+
+def _load_all(name: str, data_root, cache_dir, skip_corrupt: bool, rebuild: bool = False):
+    ds = get_dataset(name)
+    return ds, {s: load_split(ds, s, _root(data_root), cache_dir, skip_corrupt=skip_corrupt,
+                              rebuild=rebuild, log=lambda m: click.echo(m, err=True))
+                for s in ds.splits}
+
+
+@data.command("prepare")
+@click.argument("name")
+@DATA_ROOT
+@CACHE_DIR
+@click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted in the manifest).")
+@click.option("--rebuild", is_flag=True, help="Decode again even if a valid cache exists.")
+def data_prepare(name, data_root, cache_dir, skip_corrupt, rebuild) -> None:
+    """Decode a dataset's splits once into the uint8 cache."""
+    _ds, splits = _load_all(name, data_root, cache_dir, skip_corrupt, rebuild)
+    for split, c in splits.items():
+        click.echo(f"{name}/{split}: {c.images.shape[0]} images {tuple(c.images.shape[1:])} -> {c.path}")
+
+
+@data.command("verify")
+@click.argument("name")
+@DATA_ROOT
+@CACHE_DIR
+@click.option("--skip-corrupt", is_flag=True)
+def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
+    """Count per split, fingerprint, unreadable files, cache checksum."""
+    from bench.data import verify_split
+
+    ds, splits = _load_all(name, data_root, cache_dir, skip_corrupt)
+    click.echo(f"{name}: {ds.describe()['crop']}")
+    bad = False
+    for split, c in splits.items():
+        ok = verify_split(c)
+        bad |= not ok
+        click.echo(f"  {split:<6} {c.images.shape[0]:>7} images  fingerprint {c.fingerprint[:16]}  "
+                   f"unreadable {len(c.manifest.get('skipped', []))}  cache checksum "
+                   f"{'ok' if ok else 'MISMATCH'}")
+        for s in c.manifest.get("skipped", [])[:5]:
+            click.echo(f"    skipped {s['name']}: {s['error']}")
+    if bad:
+        raise BenchError(f"cache of {name} does not match its checksum: run "
+                         f"`bench data prepare {name} --rebuild`")
+
+
+# -------------------------------------------------------------------------------- runs
+@main.command("run")
+@click.option("--dataset", required=True, help="A name from `bench data list`, or folder:PATH[@RES].")
+@click.option("--model", "methods", multiple=True, type=click.Choice(TABLE1_METHODS),
+              help="A Table-1 method (repeatable).")
+@click.option("--all", "run_all", is_flag=True, help="All nine Table-1 methods.")
+@DATA_ROOT
+@CACHE_DIR
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--profile", type=click.Choice(["cpu", "paper"]), default=None,
+              help="Settings scale (default: paper on cuda, cpu on cpu).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--subset", type=int, default=None, help="Use the first N training images.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None)
+@click.option("--heldout", default=None, help="Also reconstruct this dataset's test split (e.g. lfw64).")
+@click.option("--eval-train-n", type=int, default=-1, help="Training images measured (-1: profile default, 0: all).")
+@click.option("--eval-test-n", type=int, default=-1, help="Test images measured (-1: profile default, 0: all).")
+@click.option("--force", is_flag=True, help="Redo a complete run.")
+@click.option("--skip-corrupt", is_flag=True)
+@click.option("--quiet", is_flag=True)
+def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
+            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, force, skip_corrupt,
+            quiet) -> None:
+    """Train, evaluate and store one or more Table-1 methods on a dataset."""
+    from bench.runner import run_method
+
+    chosen = list(TABLE1_METHODS) if run_all else list(methods)
+    if not chosen:
+        raise BenchError("say which: --model METHOD (repeatable) or --all")
+    results = []
+    for method in chosen:
+        res = run_method(dataset, method, data_root=_root(data_root), cache_dir=cache_dir,
+                         out=out, seed=seed, device=device, profile=profile, epochs=epochs,
+                         batch_size=batch_size, subset=subset, precision=precision, force=force,
+                         heldout=heldout, skip_corrupt=skip_corrupt, quiet=quiet,
+                         eval_train_n=None if eval_train_n == 0 else eval_train_n,
+                         eval_test_n=None if eval_test_n == 0 else eval_test_n)
+        results.append(res)
+    click.echo("")
+    click.echo(f"{'method':<17} {'state':<9} {'train MSE':>10} {'test MSE':>10}  run")
+    for r in results:
+        tr = r.metrics.get("train", {}).get("mse")
+        te = r.metrics.get("test", {}).get("mse")
+        fmt = lambda v: f"{v:>10.5f}" if isinstance(v, float) else f"{'-':>10}"  # noqa: E731
+        click.echo(f"{r.method:<17} {r.state:<9} {fmt(tr)} {fmt(te)}  {r.path}")
+    if any(r.state == "diverged" for r in results):
+        click.echo("some runs diverged: see their status.json", err=True)
+
+
+@main.command("runs")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+def runs_cmd(runs_dir: Path) -> None:
+    """List the runs in the store: settings, state, key metrics."""
+    from bench.store import runs_table
+
+    table = runs_table(runs_dir)
+    if table.empty:
+        click.echo(f"no runs under {runs_dir}")
+        return
+    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
+        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""What a model's fit() gets from the harness: device, seed, logging, loss curves,
+checksummed atomic checkpoints, divergence detection and autocast."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.io import atomic_write_bytes, atomic_write_json, sha256_bytes
+
+
+class Diverged(RuntimeError):
+    def __init__(self, step: int, loss: float, last_finite: float | None) -> None:
+        super().__init__(f"loss became {loss} at step {step} (last finite: {last_finite})")
+        self.step, self.loss, self.last_finite = step, loss, last_finite
+
+
+class RunContext:
+    def __init__(self, path: Path | None, device: str = "cpu", seed: int = 0,
+                 precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 10.0):
+        self.path = Path(path) if path is not None else None
+        self.device = torch.device(device)
+        self.seed = seed
+        self.precision = precision
+        self.quiet = quiet
+        self.curves: list[dict[str, Any]] = []
+        self.last_finite: float | None = None
+        self.ckpt_min_interval_s = ckpt_min_interval_s
+        self._last_ckpt = time.monotonic()
+        self._log_file = None
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.path / "log.txt", "a", encoding="utf-8")  # noqa: SIM115
+
+    # --- logging -----------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        if not self.quiet:
+            print(line, flush=True)
+        if self._log_file:
+            self._log_file.write(line + "\n")
+            self._log_file.flush()
+
+    def close(self) -> None:
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+
+    def record(self, **values: Any) -> None:
+        """One row of the loss curves (typically per epoch)."""
+        self.curves.append(values)
+        self.log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in values.items()))
+        if self.path is not None:
+            buf = io.StringIO()
+            keys = list(dict.fromkeys(k for row in self.curves for k in row))
+            w = csv.DictWriter(buf, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.curves)
+            atomic_write_bytes(self.path / "curves.csv", buf.getvalue().encode())
+
+    def check_finite(self, loss: torch.Tensor | float, step: int) -> float:
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
+            raise Diverged(step, value, self.last_finite)
+        self.last_finite = value
+        return value
+
+    def autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def epoch_generator(self, epoch: int) -> torch.Generator:
+        """The data order of an epoch depends only on (seed, epoch): resume replays it."""
+        return torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+
+    # --- checkpoints ---------------------------------------------------------------------
+    @property
+    def ckpt_dir(self) -> Path | None:
+        return self.path / "ckpt" if self.path is not None else None
+
+    def save_checkpoint(self, state: dict[str, Any], final: bool = False) -> bool:
+        """Write ckpt/last.pt atomically (the previous one becomes prev.pt). Returns whether it
+        wrote: between the first and the last epoch, at most one per ckpt_min_interval_s."""
+        if self.ckpt_dir is None:
+            return False
+        if not final and time.monotonic() - self._last_ckpt < self.ckpt_min_interval_s:
+            return False
+        buf = io.BytesIO()
+        torch.save({**state, "rng_cpu": torch.get_rng_state(), "curves": self.curves}, buf)
+        data = buf.getvalue()
+        last, prev = self.ckpt_dir / "last.pt", self.ckpt_dir / "prev.pt"
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if last.exists():
+            last.replace(prev)
+            side = last.with_suffix(".pt.sha256")
+            if side.exists():
+                side.replace(prev.with_suffix(".pt.sha256"))
+        atomic_write_bytes(last, data)
+        atomic_write_json(last.with_suffix(".pt.sha256"), {"sha256": sha256_bytes(data)})
+        self._last_ckpt = time.monotonic()
+        return True
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The newest checkpoint whose checksum holds, or None; corrupt ones are reported."""
+        if self.ckpt_dir is None:
+            return None
+        for name in ("last.pt", "prev.pt"):
+            p = self.ckpt_dir / name
+            if not p.is_file():
+                continue
+            data = p.read_bytes()
+            try:
+                want = json.loads(p.with_suffix(".pt.sha256").read_text())["sha256"]
+            except (FileNotFoundError, ValueError, KeyError):
+                want = None
+            if want != sha256_bytes(data):
+                self.log(f"checkpoint {p} is corrupt (checksum mismatch): trying the previous one")
+                continue
+            state = torch.load(io.BytesIO(data), map_location=self.device, weights_only=False)
+            torch.set_rng_state(state.pop("rng_cpu"))
+            self.curves = list(state.pop("curves", []))
+            self.log(f"resuming from {p} (epoch {state.get('epoch')})")
+            return state
+        return None

@@ -1,0 +1,110 @@
+"""Evaluation: per-image MSE and Lap1 ([-1, 1] pixels) on train / test / held-out images,
+95% bootstrap intervals, the singular values of the code matrix Z, and image grids."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bench.losses import Lap1, LapSettings, mse_per_image
+from bench.model import Model, to_float
+
+EVAL_SEED = 20170721  # the same images are measured for every model of a dataset
+
+
+def eval_indices(n: int, limit: int | None) -> np.ndarray:
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(EVAL_SEED).choice(n, size=limit, replace=False))
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+@dataclass
+class SplitResult:
+    indices: np.ndarray
+    mse: np.ndarray
+    lap1: np.ndarray
+    codes: Tensor
+    originals: Tensor
+    recons: Tensor
+
+    def summary(self) -> dict:
+        out = {"n": int(self.indices.size)}
+        for name in ("mse", "lap1"):
+            v = getattr(self, name)
+            finite = bool(np.isfinite(v).all())
+            out[name] = float(v.mean()) if v.size else None
+            out[f"{name}_ci95"] = bootstrap_ci(v) if finite else None
+            out[f"{name}_finite"] = finite
+        return out
+
+
+def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, train: bool,
+            batch: int = 500) -> SplitResult:
+    """Reconstruct the chosen images (train: by training index) and score each one."""
+    lap1 = Lap1(lap)
+    mses, laps, codes, recons, originals = [], [], [], [], []
+    for start in range(0, indices.size, batch):
+        idx = torch.from_numpy(indices[start:start + batch])
+        x = to_float(torch.as_tensor(np.asarray(images_u8[idx.numpy()])))
+        if train:
+            x_hat, z = model.reconstruct_train(idx)
+        else:
+            x_hat, z = model.reconstruct(x.to(model.device))
+        x_hat = x_hat.float().cpu()
+        mses.append(mse_per_image(x_hat, x))
+        laps.append(lap1(x_hat, x))
+        codes.append(z.detach().float().cpu())
+        if start == 0:
+            originals.append(x[:32])
+            recons.append(x_hat[:32])
+    return SplitResult(indices, torch.cat(mses).numpy(), torch.cat(laps).numpy(),
+                       torch.cat(codes), torch.cat(originals), torch.cat(recons))
+
+
+def spectrum(z: Tensor) -> dict:
+    """Figure 1: singular values of Z (uncentred, as in the paper) and their normalised
+    cumulative sum; the centred version is stored too."""
+    z64 = z.double()
+    s = torch.linalg.svdvals(z64).numpy()
+    sc = torch.linalg.svdvals(z64 - z64.mean(0)).numpy()
+    return {"singular_values": s.tolist(), "cumulative": (np.cumsum(s) / s.sum()).tolist(),
+            "singular_values_centred": sc.tolist(),
+            "cumulative_centred": (np.cumsum(sc) / sc.sum()).tolist(),
+            "n_codes": int(z.shape[0]), "d": int(z.shape[1])}
+
+
+def image_grid(rows: list[Tensor], nrow: int | None = None):
+    """A uint8 H x W x C numpy grid; each tensor in ``rows`` is one block of images."""
+    from torchvision.utils import make_grid
+
+    imgs = torch.cat([r.float().cpu().clamp(-1, 1) for r in rows])
+    ncol = nrow or rows[0].shape[0]
+    grid = make_grid((imgs + 1) / 2, nrow=ncol, padding=1, pad_value=1.0)
+    arr = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return arr[:, :, 0] if imgs.shape[1] == 1 else arr
+
+
+def interleave(a: Tensor, b: Tensor, per_row: int = 8) -> list[Tensor]:
+    """Rows alternating originals and reconstructions, per_row images each."""
+    rows = []
+    for start in range(0, min(a.shape[0], b.shape[0]), per_row):
+        rows += [a[start:start + per_row], b[start:start + per_row]]
+    return rows
+
+
+def grid_side(n: int) -> int:
+    return max(1, int(math.sqrt(n)))

@@ -1,0 +1,89 @@
+"""The one interface the harness sees: fit, reconstruct, latents, sample (and decode).
+
+The harness never asks which model it holds. PCA reconstructs by projection, the VAE by
+its encoder mean, GLO and the GAN by optimising codes with the generator frozen.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bench.context import RunContext
+
+
+def to_float(images_u8: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1] (the paper's pixel range)."""
+    return images_u8.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    return ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+@dataclass
+class TrainData:
+    """Training images as one uint8 tensor (N x C x H x W) on the training device."""
+
+    images: Tensor
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, device: str | torch.device = "cpu") -> TrainData:
+        return cls(torch.from_numpy(np.array(array, dtype=np.uint8, copy=True)).to(device))
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def batch(self, idx: Tensor) -> Tensor:
+        return to_float(self.images[idx.to(self.images.device)])
+
+    def chunks(self, size: int):
+        for start in range(0, len(self), size):
+            yield to_float(self.images[start:start + size])
+
+
+class Model(ABC):
+    """Base of the four model packages."""
+
+    def __init__(self, settings, shape: tuple[int, int, int], device: str = "cpu") -> None:
+        self.settings = settings
+        self.shape = shape
+        self.device = torch.device(device)
+        self.train_data: TrainData | None = None
+
+    @abstractmethod
+    def fit(self, data: TrainData, run: RunContext) -> None:
+        """Train on ``data``; checkpoint through ``run``; resume from its checkpoint if any."""
+
+    @abstractmethod
+    def reconstruct(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(x_hat, codes) for any images x in [-1, 1] (held-out ones too)."""
+
+    def reconstruct_train(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(x_hat, codes) for training images by index; GLO overrides with its learned codes."""
+        assert self.train_data is not None, "fit() first"
+        return self.reconstruct(self.train_data.batch(idx).to(self.device))
+
+    @abstractmethod
+    def latents(self) -> Tensor:
+        """N x d codes of the whole training set."""
+
+    @abstractmethod
+    def decode(self, codes: Tensor) -> Tensor:
+        """Images in [-1, 1] from codes."""
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """n new images in [-1, 1]."""
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """Everything needed to reconstruct and sample again (saved as model.pt)."""

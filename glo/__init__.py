@@ -1,0 +1,5 @@
+"""Generative Latent Optimization (Bojanowski, Joulin, Lopez-Paz, Szlam)."""
+
+from glo.model import GLOModel
+
+__all__ = ["GLOModel"]

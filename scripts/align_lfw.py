@@ -1,0 +1,61 @@
+"""Find the LFW deep-funneled crop box that best matches the CelebA crop (paper 3.3.1).
+
+Crop + resize is linear, so the mean of cropped faces is the crop of the mean face: the
+search crops the full-size mean LFW face for every candidate box (centre and side, in
+fractions of the 250x250 image) and keeps the box whose 64 px result correlates best with
+the mean CelebA face. Usage:
+    python scripts/align_lfw.py --data-root ../shared/data
+bench/data/sources.py's LFW_BOX holds the value found; tests/test_alignment.py checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.data import get_dataset, load_split
+from bench.data.alignment import eye_row, face_correlation, mean_face
+from bench.data.sources import LFW_BOX
+
+
+def crop_mean(full: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    h, w = full.shape
+    img = Image.fromarray(full.astype(np.float32), "F")
+    out = img.resize((size, size), Image.Resampling.BILINEAR,
+                     box=(box[0] * w, box[1] * h, box[2] * w, box[3] * h))
+    return np.asarray(out, dtype=np.float64)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    args = ap.parse_args()
+    celeba = mean_face(load_split(get_dataset("celeba64"), "train", args.data_root).images)
+    lfw = get_dataset("lfw64")
+    paths = [src for _, src in lfw.sources(args.data_root, "train")]
+    full = np.mean([np.asarray(Image.open(p).convert("L"), dtype=np.float64) / 255.0
+                    for p in paths], axis=0)
+    best = (-1.0, LFW_BOX)
+    for side in np.arange(0.60, 1.001, 0.01):
+        for cx in np.arange(0.45, 0.551, 0.005):
+            for cy in np.arange(side / 2, 1 - side / 2 + 1e-9, 0.005):
+                box = tuple(float(round(v, 3)) for v in
+                            (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+                if min(box) < 0 or max(box) > 1:
+                    continue
+                r = face_correlation(crop_mean(full, box, 64), celeba)
+                if r > best[0]:
+                    best = (r, box)
+    m = crop_mean(full, best[1], 64)
+    print(f"best box {best[1]}: mean-face correlation {best[0]:.4f} over {len(paths)} LFW faces; "
+          f"eye row LFW {eye_row(m)} vs CelebA {eye_row(celeba)} (of 64)")
+    print(f"current LFW_BOX {LFW_BOX}: correlation "
+          f"{face_correlation(crop_mean(full, LFW_BOX, 64), celeba):.4f}; central full image: "
+          f"{face_correlation(crop_mean(full, (0, 0, 1, 1), 64), celeba):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""LFW is cropped so that its faces sit where CelebA's do (paper 3.3.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from bench.data import get_dataset, load_split
+from bench.data.alignment import (
+    eye_row,
+    face_correlation,
+    mean_face,
+    row_profile_correlation,
+    side_by_side,
+)
+from bench.data.images import Crop, decode
+
+
+def test_lfw_mean_face_matches_celeba(shared_data, cache_dir, tmp_path):
+    celeba = mean_face(load_split(get_dataset("celeba64"), "train", shared_data, cache_dir).images)
+    lfw = mean_face(load_split(get_dataset("lfw64"), "train", shared_data, cache_dir).images)
+    # the artifact a person looks at: both mean faces, eye rows marked
+    out = tmp_path / "mean_faces_celeba_lfw.png"
+    Image.fromarray(side_by_side(celeba, lfw)).save(out)
+    assert out.stat().st_size > 1000
+    assert abs(eye_row(lfw) - eye_row(celeba)) <= 1
+    assert face_correlation(lfw, celeba) > 0.7
+    assert row_profile_correlation(lfw, celeba) > 0.8
+    # and the box matters: the plain central crop of the LFW frame aligns far worse
+    sources = get_dataset("lfw64").sources(shared_data, "train")[:400]
+    plain = mean_face(np.stack([decode(p, Crop(64, 3)) for _, p in sources]))
+    assert face_correlation(plain, celeba) < face_correlation(lfw, celeba) - 0.2

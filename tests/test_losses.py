@@ -1,0 +1,75 @@
+"""Lap1 and its Laplacian pyramid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.data import get_dataset, load_split
+from bench.losses import Lap1, LaplacianPyramid, LapSettings, LossSpec, ReconLoss, mse_per_image
+from bench.model import to_float
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> torch.Tensor:
+    cache = tmp_path_factory.mktemp("c")
+    return to_float(torch.from_numpy(np.array(load_split(get_dataset("lfw25"), "train", None, cache).images[:16])))
+
+
+def test_pyramid_equals_kornia(faces):
+    kornia = pytest.importorskip("kornia")
+    x = faces.repeat(1, 3, 1, 1) * torch.linspace(0.5, 1.0, 3).view(1, 3, 1, 1)  # 3 channels
+    ours = LaplacianPyramid(LapSettings(levels=4))(x)
+    theirs = kornia.geometry.transform.build_laplacian_pyramid(x, 4, border_type="reflect")
+    assert len(ours) == len(theirs) == 4
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_pyramid_reconstructs_the_image(faces):
+    pyr = LaplacianPyramid(LapSettings())
+    levels = pyr(faces)
+    assert [lev.shape[-1] for lev in levels] == [32, 16, 8, 4]
+    torch.testing.assert_close(pyr.reconstruct(levels), faces, atol=1e-5, rtol=0)
+
+
+def test_lap1_zero_on_itself_and_grows_with_blur(faces):
+    lap1 = Lap1()
+    assert lap1(faces, faces).abs().max() == 0
+    blur = LaplacianPyramid()._blur
+    once, twice, thrice = blur(faces), blur(blur(faces)), blur(blur(blur(faces)))
+    d1, d2, d3 = (lap1(faces, b).mean() for b in (once, twice, thrice))
+    assert 0 < d1 < d2 < d3
+
+
+def test_lap1_is_per_image_and_settings_change_it(faces):
+    a, b = faces[:4], faces[4:8]
+    per_image = Lap1()(a, b)
+    assert per_image.shape == (4,)
+    torch.testing.assert_close(per_image[1:2], Lap1()(a[1:2], b[1:2]))
+    # equal-weight per-level means are exactly 2^{2j} weights on sums
+    same = Lap1(LapSettings(weight_base=1.0, level_norm="mean"))(a, b)
+    torch.testing.assert_close(per_image, same, rtol=1e-5, atol=1e-7)
+    literal = Lap1(LapSettings(weight_base=0.25, level_norm="sum"))(a, b)
+    assert (literal < per_image).all()
+
+
+def test_brightness_shift_costs_under_default_lap1(faces):
+    """A uniform offset must not be (nearly) free: the reason for the default weights."""
+    shifted = faces + 0.2
+    default = Lap1()(faces, shifted).mean()
+    literal = Lap1(LapSettings(weight_base=0.25, level_norm="sum"))(faces, shifted).mean()
+    assert default > 0.1  # the coarsest level alone carries |0.2|
+    assert literal < default / 100
+
+
+def test_recon_loss_variants(faces):
+    a, b = faces[:4], faces[4:8]
+    mse = ReconLoss(LossSpec("mse"))(a, b)
+    torch.testing.assert_close(mse, mse_per_image(a, b))
+    mixed = ReconLoss(LossSpec("lap1+mse", mse_weight=2.0))(a, b)
+    torch.testing.assert_close(mixed, Lap1()(a, b) + 2.0 * mse)
+    with pytest.raises(ValueError):
+        ReconLoss(LossSpec("l2"))

@@ -1,0 +1,177 @@
+"""GLO, DCGAN and VAE: the claims the benchmark depends on, on real faces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.dcgan import GANModel
+from baselines.pca import PCAModel
+from baselines.vae import VAEModel
+from bench.config import (
+    METHODS,
+    TABLE1_METHODS,
+    GANSettings,
+    GLOSettings,
+    InversionSettings,
+    PCASettings,
+    VAESettings,
+    resolve,
+)
+from bench.context import RunContext
+from bench.data import get_dataset, load_split
+from bench.inversion import invert, project_ball, project_unit_ball
+from bench.losses import LossSpec, ReconLoss, mse_per_image
+from bench.model import TrainData
+from bench.nets import Generator
+from glo import GLOModel
+
+SHAPE = (1, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> TrainData:
+    cache = tmp_path_factory.mktemp("c")
+    return TrainData.from_array(np.array(load_split(get_dataset("lfw25"), "train", None, cache).images))
+
+
+def quiet(seed: int = 0) -> RunContext:
+    return RunContext(None, seed=seed, quiet=True)
+
+
+def test_all_is_exactly_table1():
+    assert TABLE1_METHODS == ("pca", "gan-mse", "gan-lap1", "vae-mse", "vae-lap1", "glo-mse-random",
+                              "glo-mse-pca", "glo-lap1-random", "glo-lap1-pca")
+    families = [METHODS[m][0] for m in TABLE1_METHODS]
+    assert families.count("glo") == 4 and families.count("gan") == 2 and families.count("vae") == 2
+    cfgs = [resolve("celeba64", m, 10000, 64) for m in TABLE1_METHODS]
+    assert {(c.model.loss.name, c.model.init) for c in cfgs if c.family == "glo"} == {
+        ("mse", "random"), ("mse", "pca"), ("lap1", "random"), ("lap1", "pca")}
+
+
+def test_glo_loss_falls_and_codes_stay_in_unit_ball(faces):
+    s = GLOSettings(d=16, epochs=40, batch_size=40, ngf=16, loss=LossSpec("lap1"), init="random")
+    ctx = quiet()
+    m = GLOModel(s, SHAPE)
+    m.fit(faces, ctx)
+    losses = [row["loss"] for row in ctx.curves]
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])
+    assert float(m.latents().norm(dim=1).max()) <= 1.0 + 1e-5
+
+
+def test_projection():
+    z = torch.randn(100, 8) * 3
+    p = project_unit_ball(z)
+    assert float(p.norm(dim=1).max()) <= 1 + 1e-6
+    small = torch.full((1, 8), 0.1)
+    assert torch.equal(project_unit_ball(small), small)  # inside the ball: untouched
+    assert float(project_ball(5.0)(z).norm(dim=1).max()) <= 5 + 1e-5
+
+
+def test_glo_pca_init_is_whitened_pca_codes_on_the_ball(faces):
+    d = 16
+    s = GLOSettings(d=d, init="pca", ngf=16)
+    codes = GLOModel(s, SHAPE).initial_codes(faces, quiet())
+    pca = PCAModel(PCASettings(d=d), SHAPE)
+    pca.fit(faces, quiet())
+    white = pca.whitened(faces.batch(torch.arange(len(faces))))
+    cos = torch.nn.functional.cosine_similarity(codes, white, dim=1)
+    assert float(cos.min()) > 0.9999
+    assert float(codes.norm(dim=1).max()) <= 1 + 1e-6
+    # the codes keep PCA's information: a least-squares linear decoder on the codes, with
+    # each code's norm put back, gives PCA's reconstruction quality
+    x = faces.batch(torch.arange(len(faces))).flatten(1)
+    feats = torch.cat([codes * white.norm(dim=1, keepdim=True), torch.ones(len(faces), 1)], 1)
+    sol = torch.linalg.lstsq(feats.double(), x.double()).solution
+    mse_codes = float((feats.double() @ sol - x.double()).pow(2).mean())
+    mse_pca = float((pca.reconstruct(x.view(-1, *SHAPE))[0].flatten(1) - x).pow(2).mean())
+    assert mse_codes <= mse_pca * 1.001
+
+
+def test_glo_pca_init_beats_random_init_early(faces):
+    """The paper's claim at equal (short) training: PCA-initialised codes fit better."""
+    out = {}
+    for init in ("random", "pca"):
+        s = GLOSettings(d=16, epochs=30, batch_size=40, ngf=16, loss=LossSpec("mse"), init=init)
+        m = GLOModel(s, SHAPE)
+        m.fit(faces, quiet())
+        x_hat, _ = m.reconstruct_train(torch.arange(len(faces)))
+        out[init] = float(mse_per_image(x_hat, faces.batch(torch.arange(len(faces)))).mean())
+    assert out["pca"] < out["random"], out
+
+
+def test_inversion_recovers_a_planted_code():
+    torch.manual_seed(0)
+    g = Generator(16, 1, 32, ngf=16)
+    g.eval()
+    z_true = project_unit_ball(torch.randn(6, 16)) * 0.9
+    with torch.no_grad():
+        x = g(z_true)
+    loss = ReconLoss(LossSpec("mse"))
+    x_hat, z, per_image = invert(g, x, loss, lambda n, gen: torch.randn(n, 16, generator=gen),
+                                 project_unit_ball, steps=400, lr=0.05, restarts=2, batch_size=6)
+    assert float(mse_per_image(x_hat, x).max()) < 1e-4
+    assert per_image.shape == (6,) and float(z.norm(dim=1).max()) <= 1 + 1e-5
+    # batching is exact: one image alone gets the same result as inside the batch
+    alone = invert(g, x[2:3], loss, lambda n, gen: torch.randn(n, 16, generator=gen),
+                   project_unit_ball, steps=5, lr=0.05, restarts=1, batch_size=1)[1]
+    batch = invert(g, x[2:3].repeat(3, 1, 1, 1), loss,
+                   lambda n, gen: torch.randn(n, 16, generator=gen)[:1].repeat(n, 1),
+                   project_unit_ball, steps=5, lr=0.05, restarts=1, batch_size=3)[1]
+    torch.testing.assert_close(alone[0], batch[1], atol=1e-6, rtol=1e-5)
+
+
+def test_gan_learns_the_faces(faces):
+    s = GANSettings(d=16, epochs=60, batch_size=40, ngf=16, ndf=16,
+                    invert=InversionSettings(steps=60, lr=0.1, restarts=1, batch_size=80))
+    untrained = GANModel(s, SHAPE)
+    untrained.train_data = faces
+    trained = GANModel(s, SHAPE)
+    ctx = quiet()
+    trained.fit(faces, ctx)
+    idx = torch.arange(40)
+    x = faces.batch(idx)
+    err = {name: float(mse_per_image(m.reconstruct_train(idx)[0], x).mean())
+           for name, m in (("untrained", untrained), ("trained", trained))}
+    assert err["trained"] < 0.8 * err["untrained"], err  # measured: 0.103 vs 0.174
+    assert all(np.isfinite(row["loss_d"]) for row in ctx.curves)
+
+
+def test_vae_loss_falls_and_samples_are_images(faces):
+    s = VAESettings(d=16, epochs=40, batch_size=40, ngf=16, ndf=16)
+    ctx = quiet()
+    m = VAEModel(s, SHAPE)
+    m.fit(faces, ctx)
+    losses = [row["loss"] for row in ctx.curves]
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])
+    samples = m.sample(10, torch.Generator().manual_seed(0))
+    assert samples.shape == (10, *SHAPE)
+    assert float(samples.min()) >= -1 and float(samples.max()) <= 1 and float(samples.std()) > 0.05
+    x_hat, codes = m.reconstruct(faces.batch(torch.arange(5)))
+    assert x_hat.shape == (5, *SHAPE) and codes.shape == (5, 16)
+
+
+def test_same_seed_same_numbers(faces):
+    s = GLOSettings(d=8, epochs=3, batch_size=40, ngf=8, loss=LossSpec("lap1"), init="pca")
+    outs = []
+    for _ in range(2):
+        m = GLOModel(s, SHAPE)
+        m.fit(faces, quiet(seed=3))
+        outs.append(m.reconstruct_train(torch.arange(10))[0])
+    assert torch.equal(outs[0], outs[1])
+    m = GLOModel(dataclasses.replace(s), SHAPE)
+    m.fit(faces, quiet(seed=4))
+    assert not torch.equal(outs[0], m.reconstruct_train(torch.arange(10))[0])
+
+
+def test_glo_samples_from_code_gaussian(faces):
+    s = GLOSettings(d=8, epochs=2, batch_size=40, ngf=8, init="pca")
+    m = GLOModel(s, SHAPE)
+    m.fit(faces, quiet())
+    mu, chol = m.gaussian()
+    cov = chol @ chol.T
+    torch.testing.assert_close(cov, torch.cov(m.codes.double().T) + 1e-6 * torch.eye(8, dtype=torch.float64))
+    assert m.sample(5, torch.Generator().manual_seed(0)).shape == (5, *SHAPE)

@@ -1,0 +1,152 @@
+"""bench run end to end, the results store, checkpoints, locks, divergence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.context import Diverged, RunContext
+from bench.errors import RunLockedError
+from bench.store import RunDir, runs_table
+
+RUN = ["run", "--dataset", "lfw25"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_pca_run_writes_complete_run_dir_and_second_is_noop(tmp_path):
+    out, cache = tmp_path / "runs", tmp_path / "cache"
+    r = invoke(*RUN, "--model", "pca", "--out", out, "--cache-dir", cache, "--quiet")
+    assert r.exit_code == 0, r.output
+    (run_dir,) = list((out / "lfw25").iterdir())
+    for name in ("config.json", "metrics.json", "status.json", "z.npy", "per_image.npz",
+                 "log.txt", "curves.csv", "model.pt", "grids/recon_train.png", "grids/samples.png"):
+        assert (run_dir / name).is_file(), name
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["config"]["method"] == "pca" and cfg["config"]["seed"] == 0
+    assert cfg["data"]["fingerprint"] and cfg["code"]["source_sha256"]
+    assert run_dir.name.endswith(cfg["run_id"].split("-")[-1])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0 < metrics["train"]["mse"] < metrics["test"]["mse"] < 1
+    assert metrics["train"]["n"] == 80 and metrics["test"]["n"] == 20
+    z = np.load(run_dir / "z.npy")
+    assert z.shape == (80, 20)  # d = 80 // 4 for the tiny dataset, recorded in notes
+    assert any("d=20" in n for n in cfg["config"]["notes"])
+    mtime = (run_dir / "metrics.json").stat().st_mtime_ns
+    r2 = invoke(*RUN, "--model", "pca", "--out", out, "--cache-dir", cache, "--quiet")
+    assert r2.exit_code == 0 and "already complete" in r2.output
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == mtime
+    table = runs_table(out)
+    assert list(table["method"]) == ["pca"] and list(table["state"]) == ["complete"]
+    r3 = invoke("runs", "--runs", out)
+    assert "pca" in r3.output and "complete" in r3.output
+
+
+def test_changed_setting_is_a_new_run(tmp_path):
+    out, cache = tmp_path / "runs", tmp_path / "cache"
+    for seed in (0, 1):
+        assert invoke(*RUN, "--model", "pca", "--seed", seed, "--out", out, "--cache-dir", cache,
+                      "--quiet").exit_code == 0
+    assert len(list((out / "lfw25").iterdir())) == 2
+
+
+def test_missing_dataset_run_exits_2(tmp_path):
+    r = invoke("run", "--dataset", "celeba64", "--model", "pca", "--data-root", tmp_path,
+               "--out", tmp_path / "runs", "--cache-dir", tmp_path / "c")
+    assert r.exit_code == 2 and "celeba" in r.output and "Traceback" not in r.output
+
+
+def test_lock_refuses_live_holder_and_takes_over_stale(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.acquire()
+    with pytest.raises(RunLockedError, match=str(os.getpid())):
+        RunDir(tmp_path / "r").acquire()
+    run.release()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    import socket
+
+    (tmp_path / "r" / "lock").write_text(f"{dead}@{socket.gethostname()}")
+    msgs = []
+    RunDir(tmp_path / "r").acquire(log=msgs.append)
+    assert any("stale lock" in m for m in msgs)
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
+    ctx = RunContext(tmp_path, quiet=True, ckpt_min_interval_s=0)
+    ctx.save_checkpoint({"epoch": 1, "w": torch.ones(3)})
+    ctx.save_checkpoint({"epoch": 2, "w": torch.ones(3) * 2})
+    last = tmp_path / "ckpt" / "last.pt"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    last.write_bytes(bytes(data))
+    state = RunContext(tmp_path, quiet=True).load_checkpoint()
+    assert state["epoch"] == 1 and torch.equal(state["w"], torch.ones(3))
+    assert "corrupt" in (tmp_path / "log.txt").read_text()
+
+
+def test_divergence_is_detected():
+    ctx = RunContext(None, quiet=True)
+    ctx.check_finite(torch.tensor(0.5), 0)
+    with pytest.raises(Diverged) as e:
+        ctx.check_finite(torch.tensor(float("nan")), 7)
+    assert e.value.step == 7 and e.value.last_finite == 0.5
+
+
+def test_diverged_run_is_marked_and_all_goes_on(tmp_path, monkeypatch):
+    from glo import model as glo_model
+
+    orig = glo_model.ReconLoss.forward
+
+    def nan_loss(self, x, y):
+        return orig(self, x, y) * float("nan")
+
+    monkeypatch.setattr(glo_model.ReconLoss, "forward", nan_loss)
+    r = invoke(*RUN, "--model", "glo-mse-random", "--model", "pca", "--out", tmp_path / "runs",
+               "--cache-dir", tmp_path / "c", "--quiet", "--epochs", "1")
+    assert r.exit_code == 0, r.output
+    states = {row.method: row.state for row in runs_table(tmp_path / "runs").itertuples()}
+    assert states == {"glo-mse-random": "diverged", "pca": "complete"}
+
+
+def test_interrupted_run_resumes_from_checkpoint(tmp_path):
+    """A run killed after its first checkpoint resumes there and ends like an uninterrupted one."""
+    from bench.config import GLOSettings
+    from bench.data import get_dataset, load_split
+    from bench.losses import LossSpec
+    from bench.model import TrainData
+    from glo import GLOModel
+
+    faces = TrainData.from_array(np.array(load_split(get_dataset("lfw25"), "train", None,
+                                                     tmp_path / "c").images))
+    s = GLOSettings(d=8, epochs=4, batch_size=40, ngf=8, loss=LossSpec("mse"), init="pca")
+
+    class Killed(Exception):
+        pass
+
+    class KillAfter2(RunContext):
+        def save_checkpoint(self, state, final=False):
+            wrote = super().save_checkpoint(state, final)
+            if state["epoch"] == 1:
+                raise Killed
+            return wrote
+
+    with pytest.raises(Killed):
+        GLOModel(s, (1, 32, 32)).fit(faces, KillAfter2(tmp_path / "a", quiet=True, ckpt_min_interval_s=0))
+    resumed = GLOModel(s, (1, 32, 32))
+    resumed.fit(faces, RunContext(tmp_path / "a", quiet=True, ckpt_min_interval_s=0))
+    straight = GLOModel(s, (1, 32, 32))
+    straight.fit(faces, RunContext(tmp_path / "b", quiet=True, ckpt_min_interval_s=0))
+    assert torch.equal(resumed.codes, straight.codes)
+    idx = torch.arange(20)
+    assert torch.equal(resumed.reconstruct_train(idx)[0], straight.reconstruct_train(idx)[0])
