@@ -7,6 +7,7 @@ exactly when nothing that could change its numbers has changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -206,8 +207,10 @@ def _field_names(family: str) -> set[str]:
 _ROOT = Path(__file__).resolve().parent.parent
 
 
+@functools.cache
 def code_version() -> dict[str, str]:
-    """Package version, a hash of the model/harness sources, and the git commit if any."""
+    """Package version, a hash of the model/harness sources, and the git commit if any.
+    Computed once per process: the code that was imported is the code that runs."""
     from bench import __version__
 
     h = hashlib.sha256()
