@@ -155,6 +155,34 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
         click.echo(f"{r.method:<17} {r.state:<9} {fmt(tr)} {fmt(te)}  {r.path}")
     if any(r.state == "diverged" for r in results):
         click.echo("some runs diverged: see their status.json", err=True)
+    if run_all:
+        from bench.report import _display_rows, collect, table1, to_text
+
+        click.echo(f"\nTable 1 on {dataset} (train MSE, [-1, 1] pixels; `bench report` writes the "
+                   f"full report):")
+        click.echo(to_text(_display_rows(table1(dataset, collect(out, dataset)))))
+
+
+@main.command("report")
+@click.option("--dataset", "datasets", multiple=True, help="Dataset(s) to report (default: every dataset in the store).")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+@DATA_ROOT
+def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None) -> None:
+    """Table 1, Figure 1 and the paper's figures next to the paper's numbers."""
+    from bench.report import write_report
+    from bench.store import find_runs, load_run
+
+    if not datasets:
+        datasets = sorted({load_run(r)["config"].get("config", {}).get("dataset")
+                           for r in find_runs(runs_dir)} - {None})
+    if not datasets:
+        raise BenchError(f"no runs under {runs_dir}: run `bench run --all --dataset lfw25` first")
+    for name in datasets:
+        folder, text = write_report(name, runs_dir, out, _root(data_root),
+                                    log=lambda m: click.echo(m, err=True))
+        click.echo(f"\nTable 1 on {name} (train MSE, [-1, 1] pixels) -> {folder}/index.html")
+        click.echo(text)
 
 
 @main.command("runs")

@@ -237,3 +237,30 @@ def run_id(config: RunConfig, data_fingerprint: str, code: dict[str, str]) -> st
                           "code": {k: code[k] for k in ("version", "source_sha256")}},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _build(cls, values: dict[str, Any]):
+    """A settings dataclass from its asdict() form, nested settings included."""
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        v = values[f.name]
+        if f.name == "loss" and isinstance(v, dict):
+            v = LossSpec(**{**v, "lap": LapSettings(**v.get("lap", {}))})
+        elif f.name == "lap" and isinstance(v, dict):
+            v = LapSettings(**v)
+        elif f.name == "invert" and isinstance(v, dict):
+            v = InversionSettings(**v)
+        elif f.name == "notes" and isinstance(v, list):
+            v = tuple(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from config.json's "config" entry."""
+    model = _build(FAMILY_SETTINGS[values["family"]], values["model"])
+    ev = _build(EvalSettings, values.get("eval", {}))
+    rest = {k: v for k, v in values.items() if k not in ("model", "eval")}
+    return _build(RunConfig, {**rest, "model": model, "eval": ev})

@@ -87,3 +87,7 @@ class Model(ABC):
     @abstractmethod
     def state_dict(self) -> dict:
         """Everything needed to reconstruct and sample again (saved as model.pt)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """The inverse of state_dict (a stored run's model.pt)."""

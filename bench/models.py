@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bench.config import RunConfig
+import json
+from pathlib import Path
+
+import torch
+
+from bench.config import RunConfig, config_from_dict
 from bench.model import Model
 
 
@@ -18,3 +23,15 @@ def build_model(config: RunConfig, shape: tuple[int, int, int]) -> Model:
     else:
         raise ValueError(f"unknown model family {config.family!r}")
     return cls(config.model, shape, config.device)
+
+
+def load_model(run_dir: Path, device: str = "cpu") -> tuple[Model, RunConfig, dict]:
+    """A stored run's trained model (from model.pt), its config, and config.json."""
+    info = json.loads((Path(run_dir) / "config.json").read_text())
+    config = config_from_dict({**info["config"], "device": device})
+    dataset = info["data"]["dataset"]
+    shape = (dataset["channels"], dataset["resolution"], dataset["resolution"])
+    model = build_model(config, shape)
+    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", map_location=device,
+                                     weights_only=False))
+    return model, config, info

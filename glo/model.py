@@ -138,3 +138,8 @@ class GLOModel(Model):
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.state_dict(), "codes": self.codes.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.codes = state["codes"].to(self.device)
+        self._gauss = None

@@ -121,3 +121,7 @@ class GANModel(Model):
     def state_dict(self) -> dict:
         return {"generator": self.generator.state_dict(),
                 "discriminator": self.discriminator.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])

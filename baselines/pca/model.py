@@ -157,4 +157,7 @@ class PCAModel(Model):
         return self.decode(z).clamp(-1, 1)
 
     def state_dict(self) -> dict:
-        return {"pca": vars(self.pca)}
+        return {"pca": dict(vars(self.pca))}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pca = PCAFit(**state["pca"])

@@ -116,3 +116,7 @@ class VAEModel(Model):
 
     def state_dict(self) -> dict:
         return {"encoder": self.encoder.state_dict(), "decoder": self.decoder.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.decoder.load_state_dict(state["decoder"])

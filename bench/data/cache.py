@@ -181,6 +181,16 @@ def load_split(dataset: Dataset, split: str, data_root: Path | None = None,
     return build_split(dataset, data_root, split, path, fingerprint, skip_corrupt)
 
 
+def split_names(dataset: Dataset, data_root: Path, cached: CachedSplit) -> list[str] | None:
+    """Item names of a cached split's rows (skipped corrupt items removed); None for array
+    datasets."""
+    if dataset.load_array(data_root, cached.manifest["split"]) is not None:
+        return None
+    names = [name for name, _ in dataset.sources(data_root, cached.manifest["split"])]
+    skipped = {s["index"] for s in cached.manifest.get("skipped", [])}
+    return [n for i, n in enumerate(names) if i not in skipped]
+
+
 def verify_split(cached: CachedSplit) -> bool:
     """True when the .npy on disk still has the checksum written at build time."""
     return sha256_file(cached.path) == cached.manifest.get("npy_sha256")

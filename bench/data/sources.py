@@ -159,6 +159,28 @@ class CelebA(Dataset):
             )
         return names
 
+    def attributes(self, data_root: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+        """The 40 official attributes (+1/-1) per image name, from list_attr_celeba.txt
+        (count line, header line, rows); images without a row have none."""
+        path = self.locate(data_root) / "list_attr_celeba.txt"
+        if not path.is_file():
+            return [], {}
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        if len(lines) < 2:
+            raise DataError(f"{path}: expected a count line and a header line")
+        header = lines[1].split()
+        rows: dict[str, np.ndarray] = {}
+        for lineno, line in enumerate(lines[2:], 3):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != len(header) + 1 or any(v not in ("1", "-1") for v in fields[1:]):
+                raise DataError(f"{path}:{lineno}: malformed attribute line: expected an image "
+                                f"name and {len(header)} values of 1 or -1")
+            rows[fields[0]] = np.array([int(v) for v in fields[1:]], dtype=np.int8)
+        return header, rows
+
     def sources(self, data_root: Path, split: str) -> list[tuple[str, str | bytes]]:
         img_dir = self.locate(data_root) / "img_align_celeba"
         return [(n, str(img_dir / n)) for n in self.partition(data_root)[split]]

@@ -1,0 +1,299 @@
+"""bench report: the run store -> Table 1, Figure 1 and the paper's figures, next to the
+paper's own numbers, in one offline folder per dataset.
+
+reports/<dataset>/ table1.{md,csv,tex}, figure1.{png,pdf}, grids/*.png, index.html, report.json
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.config import TABLE1_METHODS
+from bench.io import atomic_write, atomic_write_json, atomic_write_text
+from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
+from bench.store import find_runs, load_run
+
+GRID_NAMES = ("recon_train", "recon_test", "recon_heldout", "samples")
+FID_NOTE = ("FID not computed: it needs torch-fidelity (pip install 'glo-bench[fid]') and its "
+            "Inception weights available offline; neither is assumed here.")
+
+
+@dataclass
+class MethodRuns:
+    method: str
+    state: str = "missing"  # complete | diverged | failed | running | missing
+    runs: list[dict] = field(default_factory=list)  # complete runs of one config, all seeds
+    detail: str = ""
+
+
+def _config_key(cfg: dict) -> str:
+    return json.dumps({k: v for k, v in cfg.items() if k != "seed"}, sort_keys=True, default=str)
+
+
+def collect(runs_dir: Path, dataset: str) -> dict[str, MethodRuns]:
+    """Per Table-1 method: the complete runs of its newest configuration (all its seeds),
+    else the state of its newest run."""
+    by_method: dict[str, list[dict]] = {m: [] for m in TABLE1_METHODS}
+    for run in find_runs(runs_dir):
+        info = load_run(run)
+        cfg = info["config"].get("config", {})
+        if cfg.get("dataset") == dataset and cfg.get("method") in by_method:
+            by_method[cfg["method"]].append(info)
+    out = {}
+    for method, infos in by_method.items():
+        res = MethodRuns(method)
+        complete = [i for i in infos if i["status"].get("state") == "complete" and i["metrics"]]
+        if complete:
+            groups: dict[str, list[dict]] = {}
+            for i in complete:
+                groups.setdefault(_config_key(i["config"]["config"]), []).append(i)
+            newest = max(groups.values(), key=lambda g: max(i["status"].get("updated", "") for i in g))
+            res.state, res.runs = "complete", sorted(newest, key=lambda i: i["config"]["config"]["seed"])
+        elif infos:
+            latest = max(infos, key=lambda i: i["status"].get("updated", ""))
+            st = latest["status"]
+            res.state = st.get("state", "unknown")
+            if res.state == "diverged":
+                res.detail = f"step {st.get('step')}, last finite loss {st.get('last_finite_loss')}"
+            elif res.state == "failed":
+                res.detail = str(st.get("error", ""))
+        out[method] = res
+    return out
+
+
+def _mean(runs: list[dict], split: str, metric: str) -> float | None:
+    vals = [r["metrics"].get(split, {}).get(metric) for r in runs]
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def table1(dataset: str, results: dict[str, MethodRuns]) -> pd.DataFrame:
+    rows = []
+    for method in TABLE1_METHODS:
+        res = results[method]
+        paper = paper_mse(method, dataset)
+        row = {"method": method, "label": METHOD_LABELS[method], "state": res.state,
+               "train_mse": None, "train_mse_ci95": None, "paper_mse": paper, "diff": None,
+               "train_lap1": None, "test_mse": None, "heldout_mse": None,
+               "heldout_dataset": None, "seeds": len(res.runs), "detail": res.detail}
+        if res.state == "complete":
+            row["train_mse"] = _mean(res.runs, "train", "mse")
+            row["train_lap1"] = _mean(res.runs, "train", "lap1")
+            row["test_mse"] = _mean(res.runs, "test", "mse")
+            row["heldout_mse"] = _mean(res.runs, "heldout", "mse")
+            row["heldout_dataset"] = res.runs[0]["metrics"].get("heldout", {}).get("dataset")
+            if len(res.runs) == 1:
+                row["train_mse_ci95"] = res.runs[0]["metrics"]["train"].get("mse_ci95")
+            else:
+                per_seed = [r["metrics"]["train"]["mse"] for r in res.runs]
+                row["train_mse_ci95"] = [float(np.min(per_seed)), float(np.max(per_seed))]
+            if paper is not None and row["train_mse"] is not None:
+                row["diff"] = row["train_mse"] - paper
+            if not all(r["metrics"]["train"].get("mse_finite", True) for r in res.runs):
+                row["detail"] = "non-finite per-image values"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(v, digits: int = 5, signed: bool = False) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "-"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def _display_rows(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for r in df.to_dict("records"):
+        ours = _fmt(r["train_mse"]) if r["state"] == "complete" else r["state"]
+        if r["state"] not in ("complete", "missing") and r["detail"]:
+            ours += f" ({r['detail']})"
+        out.append({"Method": r["label"], "train MSE (ours)": ours,
+                    "paper MSE": _fmt(r["paper_mse"], 4), "ours - paper": _fmt(r["diff"], 4, True),
+                    "train Lap1": _fmt(r["train_lap1"]), "test MSE": _fmt(r["test_mse"]),
+                    "held-out MSE": _fmt(r["heldout_mse"]) + (f" ({r['heldout_dataset']})"
+                                                             if r["heldout_dataset"] else ""),
+                    "seeds": str(r["seeds"])})
+    return out
+
+
+def to_markdown(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(r[k] for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(rows: list[dict], caption: str) -> str:
+    keys = list(rows[0])
+    esc = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
+    body = "\n".join(" & ".join(esc(r[k]) for k in keys) + r" \\" for r in rows)
+    return ("\\begin{table}\n\\centering\n\\begin{tabular}{l" + "r" * (len(keys) - 1) + "}\n"
+            + " & ".join(esc(k) for k in keys) + " \\\\\n\\hline\n" + body
+            + "\n\\end{tabular}\n\\caption{" + esc(caption) + "}\n\\end{table}\n")
+
+
+def to_text(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in keys}
+    line = lambda r: "  ".join(r[k].ljust(widths[k]) for k in keys)  # noqa: E731
+    return "\n".join([line({k: k for k in keys})] + [line(r) for r in rows])
+
+
+def _settings(run: dict) -> dict:
+    cfg = run["config"]
+    c = cfg.get("config", {})
+    m = c.get("model", {})
+    loss = m.get("loss", {})
+    return {"run": Path(run["path"]).name, "method": c.get("method"), "seed": c.get("seed"),
+            "profile": c.get("profile"), "epochs": m.get("epochs", "-"),
+            "batch": m.get("batch_size", "-"), "d": m.get("d"), "width": m.get("ngf", "-"),
+            "loss": loss.get("name", "-") if isinstance(loss, dict) else "-",
+            "init": m.get("init", "-"), "subset": c.get("subset") or "all",
+            "train images": cfg.get("data", {}).get("train_used"),
+            "scored train/test": f"{run['metrics'].get('train', {}).get('n')}/"
+                                 f"{run['metrics'].get('test', {}).get('n')}",
+            "device": c.get("device"), "precision": c.get("precision"),
+            "code": cfg.get("code", {}).get("git_commit", cfg.get("code", {}).get("source_sha256")),
+            "data fingerprint": cfg.get("data", {}).get("fingerprint", "")[:16],
+            "wall s": run["metrics"].get("timing", {}).get("total_s"),
+            "notes": "; ".join(c.get("notes", []))}
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    img = Image.fromarray(array)
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
+
+
+def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> dict[str, str]:
+    """Interpolations, principal walks and arithmetic for one run; returns grid -> file."""
+    import torch
+
+    from bench.data import get_dataset, load_split
+    from bench.data.cache import split_names
+    from bench.evaluate import image_grid
+    from bench.figures import arithmetic, interpolations, principal_walks
+    from bench.models import load_model
+
+    path = Path(run["path"])
+    method = run["config"]["config"]["method"]
+    if not (path / "model.pt").is_file() or not (path / "z.npy").is_file():
+        return {}
+    model, _cfg, _info = load_model(path)
+    z = torch.from_numpy(np.load(path / "z.npy"))
+    files = {}
+    grids = {"interp": interpolations(model, z), "walks": principal_walks(model, z)}
+    for name, rows in grids.items():
+        _save_png(out / "grids" / f"{method}_{name}.png", image_grid(rows))
+        files[name] = f"grids/{method}_{name}.png"
+    ds = get_dataset(dataset)
+    if hasattr(ds, "attributes") and data_root is not None:
+        header, attrs = ds.attributes(data_root)
+        if header:
+            train = load_split(ds, "train", data_root, None, log=lambda m: None)
+            names = split_names(ds, data_root, train) or []
+            idx = np.load(path / "per_image.npz")["train_index"]
+            mat = np.stack([attrs.get(names[i], np.zeros(len(header), np.int8)) for i in idx])
+            arith = arithmetic(model, z, mat, header)
+            if arith is not None:
+                _save_png(out / "grids" / f"{method}_arith.png", image_grid([arith["row"]]))
+                files["arith"] = f"grids/{method}_arith.png"
+                files["arith_sizes"] = json.dumps(arith["sizes"])
+    return files
+
+
+def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | None = None,
+                 log=print) -> tuple[Path, str]:
+    """Write reports/<dataset>/ and return (folder, Table 1 as terminal text)."""
+    from jinja2 import Environment
+
+    from bench.figures import plot_figure1
+
+    results = collect(runs_dir, dataset)
+    out = Path(out_dir) / dataset.replace("/", "_").replace(":", "_")
+    (out / "grids").mkdir(parents=True, exist_ok=True)
+    df = table1(dataset, results)
+    rows = _display_rows(df)
+    column = PAPER_COLUMNS.get(dataset, "none (the paper reports CelebA-64, CelebA-128, LSUN-64)")
+    caption = (f"Train-set reconstruction on {dataset}; MSE per pixel in the [-1, 1] pixel range; "
+               f"paper column: {column}.")
+    atomic_write_text(out / "table1.md", f"{caption}\n\n" + to_markdown(rows))
+    atomic_write_text(out / "table1.tex", to_latex(rows, caption))
+    atomic_write_text(out / "table1.csv", df.to_csv(index=False))
+    spectra = {METHOD_LABELS[m]: r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
+               if r.state == "complete" and "spectrum" in r.runs[0]["metrics"]}
+    figure = []
+    if spectra:
+        figure = [p.name for p in plot_figure1(spectra, out / "figure1", f"Figure 1 on {dataset}")]
+    grids: dict[str, dict[str, str]] = {}
+    settings = []
+    for method, res in results.items():
+        if res.state != "complete":
+            continue
+        run = res.runs[0]
+        files = {}
+        for name in GRID_NAMES:
+            src = Path(run["path"]) / "grids" / f"{name}.png"
+            if src.is_file():
+                shutil.copyfile(src, out / "grids" / f"{method}_{name}.png")
+                files[name] = f"grids/{method}_{name}.png"
+        try:
+            files.update(make_figures(run, out, data_root, dataset))
+        except Exception as e:  # a figure must not hide the table; say what failed
+            log(f"{method}: figures skipped ({type(e).__name__}: {e})")
+            files["error"] = f"{type(e).__name__}: {e}"
+        grids[method] = files
+        settings += [_settings(r) for r in res.runs]
+    lap = next((r.runs[0]["metrics"].get("lap") for r in results.values() if r.runs), None)
+    report = {"dataset": dataset, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "units": "[-1, 1] pixel range; MSE per pixel; Lap1 per image (see lap)",
+              "lap": lap, "paper_column": PAPER_COLUMNS.get(dataset), "fid": FID_NOTE,
+              "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
+              "runs": settings}
+    atomic_write_json(out / "report.json", report)
+    page = Environment(autoescape=True).from_string(HTML).render(
+        dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
+        labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), fid=FID_NOTE,
+        generated=report["generated"], esc=html.escape)
+    atomic_write_text(out / "index.html", page)
+    return out, to_text(rows)
+
+
+HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>glo-bench: {{ dataset }}</title>
+<style>
+body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
+td:first-child,th:first-child{text-align:left}img{image-rendering:pixelated;max-width:100%}
+.grid{display:inline-block;margin:0 1em 1em 0;vertical-align:top}small{color:#666}
+</style></head><body>
+<h1>glo-bench report: {{ dataset }}</h1>
+<p><small>generated {{ generated }} from the run store; every number comes from a run listed
+under <a href="#settings">Runs and settings</a>.</small></p>
+<h2>Table 1</h2><p>{{ caption }}</p>
+<table><tr>{% for k in rows[0] %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for r in rows %}<tr>{% for k in r %}<td>{{ r[k] }}</td>{% endfor %}</tr>{% endfor %}</table>
+<p><small>Lap1 settings: {{ lap }}. {{ fid }}</small></p>
+<h2>Figure 1: spectrum of the code matrix Z</h2>
+{% if figure %}<img src="{{ figure[0] }}" alt="Figure 1"> <a href="{{ figure[1] }}">PDF</a>
+{% else %}<p>No complete run with codes yet.</p>{% endif %}
+{% for method, files in grids.items() %}
+<h2>{{ labels[method] }}</h2>
+{% for name, title in [("recon_train","train reconstructions (rows: original / reconstruction)"),("recon_test","test reconstructions"),("recon_heldout","held-out reconstructions"),("samples","samples"),("interp","interpolations between training codes"),("walks","walks along the top principal axes of Z (-2 to +2 sd)"),("arith","men with glasses - men without + women without = ?")] %}
+{% if files.get(name) %}<div class="grid"><p>{{ title }}{% if name == "arith" %} <small>(group sizes {{ files.arith_sizes }})</small>{% endif %}</p><img src="{{ files[name] }}" alt="{{ method }} {{ name }}"></div>{% endif %}
+{% endfor %}{% if files.error %}<p>figures failed: {{ files.error }}</p>{% endif %}
+{% endfor %}
+<h2 id="settings">Runs and settings</h2>
+{% if settings %}<table><tr>{% for k in settings[0] %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for s in settings %}<tr>{% for k in s %}<td>{{ s[k] }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
+</body></html>
+"""

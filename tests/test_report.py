@@ -1,0 +1,86 @@
+"""bench report from a fixed set of tiny real runs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from bench.cli import main
+from bench.config import TABLE1_METHODS
+from bench.paper import PAPER_TABLE1_MSE
+from bench.report import collect, table1
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Three real tiny runs on lfw25 (PCA, GLO-MSE-PCA, VAE-MSE); the six others absent."""
+    root = tmp_path_factory.mktemp("store")
+    for model, extra in (("pca", []), ("glo-mse-pca", ["--epochs", "3"]), ("vae-mse", ["--epochs", "3"])):
+        r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", model, "--out",
+                                      str(root / "runs"), "--cache-dir", str(root / "c"), "--quiet",
+                                      *extra])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["report", "--runs", str(root / "runs"), "--out", str(root / "reports")])
+    assert r.exit_code == 0, r.output
+    return root, r.output
+
+
+def test_every_row_present_and_missing_shown_as_missing(store):
+    root, output = store
+    df = pd.read_csv(root / "reports" / "lfw25" / "table1.csv")
+    assert list(df["method"]) == list(TABLE1_METHODS)
+    done = {"pca", "glo-mse-pca", "vae-mse"}
+    for row in df.itertuples():
+        if row.method in done:
+            assert row.state == "complete" and 0 < row.train_mse < 1 and row.seeds == 1
+        else:
+            assert row.state == "missing" and pd.isna(row.train_mse)
+    md = (root / "reports" / "lfw25" / "table1.md").read_text()
+    assert md.count("missing") == 6 and "[-1, 1]" in md
+    assert "GLO, Lap1, PCA init" in output and "missing" in output  # the terminal table
+
+
+def test_paper_column_equals_the_paper(tmp_path):
+    for dataset, col in (("celeba64", 0), ("celeba128", 1), ("lsun64", 2)):
+        df = table1(dataset, collect(tmp_path, dataset))
+        for row in df.itertuples():
+            want = PAPER_TABLE1_MSE[row.method][col]
+            assert (pd.isna(row.paper_mse) and want is None) or row.paper_mse == want
+    assert table1("lfw25", collect(tmp_path, "lfw25"))["paper_mse"].isna().all()
+
+
+def test_figures_are_images_and_html_links_resolve(store):
+    root, _ = store
+    folder = root / "reports" / "lfw25"
+    fig = Image.open(folder / "figure1.png")
+    assert fig.size == (640, 440)
+    assert (folder / "figure1.pdf").read_bytes()[:5] == b"%PDF-"
+    page = (folder / "index.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"#]+)"', page)
+    assert len(links) >= 10
+    for link in links:
+        assert (folder / link).is_file(), link
+        if link.endswith(".png"):
+            Image.open(folder / link).verify()
+    report = json.loads((folder / "report.json").read_text())
+    assert {r["method"] for r in report["runs"]} == {"pca", "glo-mse-pca", "vae-mse"}
+    assert "interp" in report["grids"]["glo-mse-pca"] and "walks" in report["grids"]["pca"]
+
+
+def test_diverged_run_shows_as_diverged(store, tmp_path):
+    import shutil
+
+    root, _ = store
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "runs", runs)
+    (run_dir,) = (runs / "lfw25").glob("vae-mse-*")
+    (run_dir / "status.json").write_text(json.dumps({"state": "diverged", "step": 12,
+                                                      "last_finite_loss": 0.5, "updated": "x"}))
+    df = table1("lfw25", collect(runs, "lfw25"))
+    row = df.set_index("method").loc["vae-mse"]
+    assert row["state"] == "diverged" and pd.isna(row["train_mse"]) and "step 12" in row["detail"]
