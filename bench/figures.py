@@ -60,11 +60,13 @@ def plot_figure1(spectra: dict[str, dict], out_base: Path, title: str) -> list[P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
     for label, spec in spectra.items():
         cum = np.asarray(spec["cumulative"])
         ax.plot(np.arange(1, cum.size + 1), cum, label=f"{label} (d={spec['d']})")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("number of singular values")
     ax.set_ylabel("cumulative sum / total (uncentred Z)")
     ax.set_title(title)

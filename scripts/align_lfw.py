@@ -32,6 +32,8 @@ def crop_mean(full: np.ndarray, box: tuple[float, float, float, float], size: in
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--png", type=Path, default=None,
+                    help="also write the mean CelebA and LFW faces side by side (eye rows in red)")
     args = ap.parse_args()
     celeba = mean_face(load_split(get_dataset("celeba64"), "train", args.data_root).images)
     lfw = get_dataset("lfw64")
@@ -52,6 +54,12 @@ def main() -> None:
     m = crop_mean(full, best[1], 64)
     print(f"best box {best[1]}: mean-face correlation {best[0]:.4f} over {len(paths)} LFW faces; "
           f"eye row LFW {eye_row(m)} vs CelebA {eye_row(celeba)} (of 64)")
+    if args.png:
+        from bench.data.alignment import side_by_side
+
+        current = mean_face(load_split(get_dataset("lfw64"), "train", args.data_root).images)
+        Image.fromarray(side_by_side(celeba, current)).save(args.png)
+        print(f"wrote {args.png}: CelebA mean face (left), LFW mean face with LFW_BOX (right)")
     print(f"current LFW_BOX {LFW_BOX}: correlation "
           f"{face_correlation(crop_mean(full, LFW_BOX, 64), celeba):.4f}; central full image: "
           f"{face_correlation(crop_mean(full, (0, 0, 1, 1), 64), celeba):.4f}")
