@@ -125,12 +125,14 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--heldout", default=None, help="Also reconstruct this dataset's test split (e.g. lfw64).")
 @click.option("--eval-train-n", type=int, default=-1, help="Training images measured (-1: profile default, 0: all).")
 @click.option("--eval-test-n", type=int, default=-1, help="Test images measured (-1: profile default, 0: all).")
+@click.option("--ckpt-interval", type=float, default=0.0, show_default=True,
+              help="Seconds between checkpoints (0: every epoch); the last epoch always saves.")
 @click.option("--force", is_flag=True, help="Redo a complete run.")
 @click.option("--skip-corrupt", is_flag=True)
 @click.option("--quiet", is_flag=True)
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
-            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, force, skip_corrupt,
-            quiet) -> None:
+            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, ckpt_interval, force,
+            skip_corrupt, quiet) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
     from bench.runner import run_method
 
@@ -144,7 +146,8 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
                          batch_size=batch_size, subset=subset, precision=precision, force=force,
                          heldout=heldout, skip_corrupt=skip_corrupt, quiet=quiet,
                          eval_train_n=None if eval_train_n == 0 else eval_train_n,
-                         eval_test_n=None if eval_test_n == 0 else eval_test_n)
+                         eval_test_n=None if eval_test_n == 0 else eval_test_n,
+                         ckpt_interval_s=ckpt_interval)
         results.append(res)
     click.echo("")
     click.echo(f"{'method':<17} {'state':<9} {'train MSE':>10} {'test MSE':>10}  run")

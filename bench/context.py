@@ -25,7 +25,7 @@ class Diverged(RuntimeError):
 
 class RunContext:
     def __init__(self, path: Path | None, device: str = "cpu", seed: int = 0,
-                 precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 10.0):
+                 precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 0.0):
         self.path = Path(path) if path is not None else None
         self.device = torch.device(device)
         self.seed = seed

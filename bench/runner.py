@@ -6,6 +6,7 @@ from its last checkpoint; a diverged one is marked so and the next configuration
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -63,7 +64,7 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
                subset: int | None = None, precision: str | None = None, force: bool = False,
                heldout: str | None = None, skip_corrupt: bool = False, quiet: bool = False,
                eval_train_n: int | None = -1, eval_test_n: int | None = -1,
-               log=print) -> RunResult:
+               ckpt_interval_s: float = 0.0, log=print) -> RunResult:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but torch sees no CUDA device; "
                          "use --device cpu or install a CUDA build of torch")
@@ -94,14 +95,23 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
 
         return RunResult(method, run.path, "skipped",
                          json.loads((run.path / "metrics.json").read_text()))
-    run.acquire(log=log)
-    ctx = RunContext(run.path, device=device, seed=seed, precision=config.precision, quiet=quiet)
+    try:
+        run.acquire(log=log)
+        ctx = RunContext(run.path, device=device, seed=seed, precision=config.precision,
+                         quiet=quiet, ckpt_min_interval_s=ckpt_interval_s)
+    except OSError as e:
+        raise BenchError(f"cannot write the run directory {run.path}: {e.strerror or e}; "
+                         f"choose a writable --out") from None
     try:
         if force and run.is_complete():
             (run.path / "metrics.json").unlink()
             for p in (run.path / "ckpt").glob("*"):
                 p.unlink()
         return _execute(config, run, ctx, dataset, train, test, held, fingerprint, code)
+    except OSError as e:
+        raise BenchError(f"cannot write results at {e.filename or run.path}: {e.strerror or e}; "
+                         f"free space or choose another --out (this run is not marked "
+                         f"complete)") from None
     finally:
         ctx.close()
         run.release()
@@ -141,6 +151,12 @@ def _execute(config: RunConfig, run: RunDir, ctx: RunContext, dataset, train: Ca
     except (KeyboardInterrupt, SystemExit):
         run.set_status("failed", error="interrupted")
         raise
+    except OSError as e:
+        where = e.filename or run.path
+        with contextlib.suppress(OSError):
+            run.set_status("failed", error=f"OSError: {e}")
+        raise BenchError(f"cannot write results at {where}: {e.strerror or e}; free space or "
+                         f"choose another --out (this run is not marked complete)") from None
     except Exception as e:
         ctx.log("FAILED:\n" + traceback.format_exc())
         run.set_status("failed", error=f"{type(e).__name__}: {e}")
@@ -148,10 +164,16 @@ def _execute(config: RunConfig, run: RunDir, ctx: RunContext, dataset, train: Ca
     metrics["timing"] = {"fit_s": round(fit_s, 2), "eval_s": round(time.time() - t0 - fit_s, 2),
                          "total_s": round(time.time() - t0, 2)}
     metrics["curves_final"] = ctx.curves[-1] if ctx.curves else {}
-    atomic_write_json(run.path / "metrics.json", metrics)
-    torch.save(model.state_dict(), run.path / "model.pt.tmp")
-    os.replace(run.path / "model.pt.tmp", run.path / "model.pt")
-    run.set_status("complete", fit_s=metrics["timing"]["fit_s"])
+    try:
+        atomic_write(run.path / "model.pt", lambda f: torch.save(model.state_dict(), f))
+        atomic_write_json(run.path / "metrics.json", metrics)
+        run.set_status("complete", fit_s=metrics["timing"]["fit_s"])
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            (run.path / "metrics.json").unlink(missing_ok=True)
+        raise BenchError(f"cannot write results at {e.filename or run.path}: {e.strerror or e}; "
+                         f"free space or choose another --out (this run is not marked "
+                         f"complete)") from None
     ctx.log(f"complete: train MSE {metrics['train']['mse']:.5f}, test MSE "
             f"{metrics['test']['mse']:.5f} ([-1, 1] pixels) in {metrics['timing']['total_s']}s")
     return RunResult(config.method, run.path, "complete", metrics)
@@ -163,7 +185,9 @@ def evaluate_run(model, config: RunConfig, train_images, test: CachedSplit,
     parts = {"train": (train_images, ev.train_n, True), "test": (test.images, ev.test_n, False)}
     if held is not None:
         parts["heldout"] = (held.images, ev.heldout_n, False)
-    metrics: dict = {"units": "[-1, 1] pixel range", "lap": ev.lap.to_dict()}
+    size = int(train_images.shape[-1])
+    metrics: dict = {"units": "[-1, 1] pixel range",
+                     "lap": {**ev.lap.to_dict(), "levels_resolved": ev.lap.resolved_levels(size)}}
     per_image: dict[str, np.ndarray] = {}
     results = {}
     for name, (imgs, limit, is_train) in parts.items():

@@ -49,7 +49,7 @@ class RunDir:
     def status(self) -> dict:
         try:
             return json.loads(self.status_path.read_text())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return {}
 
     def is_complete(self) -> bool:

@@ -4,7 +4,8 @@ The first use of (dataset, split) decodes every image into a uint8 N x C x H x W
 file under the cache folder, with a manifest beside it. The file name is a hash of the
 dataset name, split, crop settings and the source fingerprint, so a changed source can
 never be served from an old cache: its key differs and it is rebuilt (and the log says
-why). Later runs open the .npy as a read-only memory map.
+why). Later runs check the .npy against the SHA-256 in its manifest (a damaged cache is
+rebuilt, saying so) and open it as a read-only memory map.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def build_split(dataset: Dataset, data_root: Path, split: str, path: Path, finge
     if array is None:
         sources = dataset.sources(data_root, split)
         count_listed = len(sources)
+        if not sources:
+            array = np.zeros((0, ch, res, res), dtype=np.uint8)
+    if array is None:
         tmp = path.with_suffix(".npy.partial")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                         shape=(len(sources), ch, res, res))
@@ -168,11 +172,13 @@ def load_split(dataset: Dataset, split: str, data_root: Path | None = None,
         try:
             manifest = json.loads(manifest_path.read_text())
             images = np.load(path, mmap_mode="r")
-            if manifest.get("fingerprint") == fingerprint and images.shape[0] == manifest["count"]:
-                return CachedSplit(images, manifest, path)
+            cached = CachedSplit(images, manifest, path)
+            if (manifest.get("fingerprint") == fingerprint and images.shape[0] == manifest["count"]
+                    and verify_split(cached)):
+                return cached
         except (ValueError, OSError, KeyError):
             pass
-        log(f"cache {path} is damaged: rebuilding")
+        log(f"cache {path} is damaged (checksum or shape mismatch): rebuilding")
     else:
         stale = [p for p in folder.glob(f"{split}-*.json") if p != manifest_path]
         if stale:

@@ -86,10 +86,16 @@ def open_image(source: str | Path | bytes) -> Image.Image:
         img.load()  # truncated or corrupt data fails here, not later
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ValueError(f"{type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - a decoder bug on hostile bytes is still "unreadable"
+        raise ValueError(f"{type(e).__name__}: {e}") from None
     if img.width < 1 or img.height < 1:
         raise ValueError("image has zero size")
     return img
 
 
 def decode(source: str | Path | bytes, crop: Crop) -> np.ndarray:
-    return crop_resize(open_image(source), crop)
+    img = open_image(source)
+    try:
+        return crop_resize(img, crop)
+    except (OSError, ValueError, SyntaxError) as e:  # e.g. data that fails late, on convert
+        raise ValueError(f"{type(e).__name__}: {e}") from None
