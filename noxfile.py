@@ -17,3 +17,9 @@ def tests(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
+
+
+@nox.session(venv_backend="none")
+def regression(session: nox.Session) -> None:
+    """Nine Table-1 configurations, small, compared with reports/regression/reference.json."""
+    session.run("bench", "regress", *session.posargs)

@@ -125,14 +125,15 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--heldout", default=None, help="Also reconstruct this dataset's test split (e.g. lfw64).")
 @click.option("--eval-train-n", type=int, default=-1, help="Training images measured (-1: profile default, 0: all).")
 @click.option("--eval-test-n", type=int, default=-1, help="Test images measured (-1: profile default, 0: all).")
+@click.option("--invert-steps", type=int, default=None, help="Inversion steps (GAN, GLO held-out).")
 @click.option("--ckpt-interval", type=float, default=0.0, show_default=True,
               help="Seconds between checkpoints (0: every epoch); the last epoch always saves.")
 @click.option("--force", is_flag=True, help="Redo a complete run.")
 @click.option("--skip-corrupt", is_flag=True)
 @click.option("--quiet", is_flag=True)
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
-            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, ckpt_interval, force,
-            skip_corrupt, quiet) -> None:
+            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, invert_steps,
+            ckpt_interval, force, skip_corrupt, quiet) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
     from bench.runner import run_method
 
@@ -147,7 +148,7 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
                          heldout=heldout, skip_corrupt=skip_corrupt, quiet=quiet,
                          eval_train_n=None if eval_train_n == 0 else eval_train_n,
                          eval_test_n=None if eval_test_n == 0 else eval_test_n,
-                         ckpt_interval_s=ckpt_interval)
+                         ckpt_interval_s=ckpt_interval, invert_steps=invert_steps)
         results.append(res)
     click.echo("")
     click.echo(f"{'method':<17} {'state':<9} {'train MSE':>10} {'test MSE':>10}  run")
@@ -186,6 +187,43 @@ def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None) -> N
                                     log=lambda m: click.echo(m, err=True))
         click.echo(f"\nTable 1 on {name} (train MSE, [-1, 1] pixels) -> {folder}/index.html")
         click.echo(text)
+
+
+@main.command("regress")
+@DATA_ROOT
+@CACHE_DIR
+@click.option("--reference", type=click.Path(path_type=Path),
+              default=Path("reports/regression/reference.json"), show_default=True)
+@click.option("--update", is_flag=True, help="Re-measure over --seeds and rewrite the reference.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds for --update.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Run store for the check (default: a fresh temporary folder).")
+def regress_cmd(data_root, cache_dir, reference, update, seeds, out) -> None:
+    """Train the nine configurations small and compare with the committed reference."""
+    from bench.regress import regress
+
+    code = regress(data_root, reference, update, [int(s) for s in seeds.split(",")], out,
+                   cache_dir, log=lambda m: click.echo(m))
+    sys.exit(code)
+
+
+@main.command("perf")
+@click.argument("which", nargs=-1, type=click.Choice(["data", "glo-step", "inversion", "pca"]))
+@DATA_ROOT
+@CACHE_DIR
+@click.option("--json-out", type=click.Path(path_type=Path), default=None)
+def perf_cmd(which, data_root, cache_dir, json_out) -> None:
+    """Speed benchmarks, each against the straightforward way, side by side (prints ratios)."""
+    from bench.io import atomic_write_json
+    from bench.perf import run_all
+
+    results = run_all(list(which) or ["data", "glo-step", "inversion", "pca"], _root(data_root),
+                      cache_dir, log=click.echo)
+    for r in results:
+        click.echo(f"{r['bench']:<10} ratio {r['ratio']:.2f}x  target {r['target']}: "
+                   f"{'met' if r['ok'] else 'MISSED'}")
+    if json_out:
+        atomic_write_json(json_out, results)
 
 
 @main.command("runs")

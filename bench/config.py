@@ -152,7 +152,8 @@ def resolve(dataset: str, method: str, n_train: int, resolution: int, *, seed: i
             profile: str | None = None, device: str = "cpu", epochs: int | None = None,
             batch_size: int | None = None, subset: int | None = None, d: int | None = None,
             precision: str | None = None, heldout: str | None = None,
-            train_n: int | None = -1, test_n: int | None = -1) -> RunConfig:
+            train_n: int | None = -1, test_n: int | None = -1,
+            invert_steps: int | None = None) -> RunConfig:
     """Fully resolve a run's settings from the method name, profile and overrides."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; Table 1's are: {', '.join(METHODS)}")
@@ -177,6 +178,9 @@ def resolve(dataset: str, method: str, n_train: int, resolution: int, *, seed: i
         values["epochs"] = epochs
     if batch_size is not None and "batch_size" in _field_names(family):
         values["batch_size"] = batch_size
+    if invert_steps is not None and "invert" in _field_names(family):
+        base = values.get("invert", FAMILY_SETTINGS[family]().invert)
+        values["invert"] = replace(base, steps=invert_steps)
     model = FAMILY_SETTINGS[family](**values)
     min_steps = 0
     if profile == "cpu" and family != "pca":

@@ -45,6 +45,15 @@ class TrainData:
     def batch(self, idx: Tensor) -> Tensor:
         return to_float(self.images[idx.to(self.images.device)])
 
+    def epoch_batches(self, batch_size: int, generator: torch.Generator):
+        """Index batches of one epoch in the order ``generator`` draws; a last batch of one
+        image is dropped (batch norm needs two)."""
+        perm = torch.randperm(len(self), generator=generator).to(self.images.device)
+        for start in range(0, len(self), batch_size):
+            idx = perm[start:start + batch_size]
+            if idx.numel() >= 2:
+                yield idx
+
     def chunks(self, size: int):
         for start in range(0, len(self), size):
             yield to_float(self.images[start:start + size])

@@ -64,7 +64,8 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
                subset: int | None = None, precision: str | None = None, force: bool = False,
                heldout: str | None = None, skip_corrupt: bool = False, quiet: bool = False,
                eval_train_n: int | None = -1, eval_test_n: int | None = -1,
-               ckpt_interval_s: float = 0.0, log=print) -> RunResult:
+               ckpt_interval_s: float = 0.0, invert_steps: int | None = None,
+               log=print) -> RunResult:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but torch sees no CUDA device; "
                          "use --device cpu or install a CUDA build of torch")
@@ -84,7 +85,7 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
     config = resolve(dataset_name, method, n_train, dataset.resolution, seed=seed,
                      profile=profile, device=device, epochs=epochs, batch_size=batch_size,
                      subset=subset, precision=precision, heldout=heldout,
-                     train_n=eval_train_n, test_n=eval_test_n)
+                     train_n=eval_train_n, test_n=eval_test_n, invert_steps=invert_steps)
     fingerprint = train.fingerprint + ("" if held is None else "+" + held.fingerprint)
     code = code_version()
     rid = run_id(config, fingerprint, code)

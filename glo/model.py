@@ -69,12 +69,8 @@ class GLOModel(Model):
         n, step = len(data), start * ((len(data) + s.batch_size - 1) // s.batch_size)
         self.generator.train()
         for epoch in range(start, s.epochs):
-            perm = torch.randperm(n, generator=run.epoch_generator(epoch)).to(self.device)
             total, count = 0.0, 0
-            for b in range(0, n, s.batch_size):
-                idx = perm[b:b + s.batch_size]
-                if idx.numel() < 2:  # batch norm needs two images
-                    continue
+            for idx in data.epoch_batches(s.batch_size, run.epoch_generator(epoch)):
                 x = data.batch(idx)
                 z = self.codes[idx].clone().requires_grad_(True)
                 with run.autocast():

@@ -57,13 +57,9 @@ class GANModel(Model):
         self.discriminator.train()
         for epoch in range(start, s.epochs):
             gen = run.epoch_generator(epoch)
-            perm = torch.randperm(n, generator=gen).to(self.device)
             sums = {"loss_d": 0.0, "loss_g": 0.0, "d_real": 0.0, "d_fake": 0.0}
             batches = 0
-            for b in range(0, n, s.batch_size):
-                idx = perm[b:b + s.batch_size]
-                if idx.numel() < 2:
-                    continue
+            for idx in data.epoch_batches(s.batch_size, gen):
                 real = data.batch(idx)
                 z = torch.randn(idx.numel(), s.d, generator=gen).to(self.device)
                 with run.autocast():

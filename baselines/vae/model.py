@@ -65,13 +65,9 @@ class VAEModel(Model):
         self.decoder.train()
         for epoch in range(start, s.epochs):
             gen = run.epoch_generator(epoch)
-            perm = torch.randperm(n, generator=gen).to(self.device)
             sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
             batches = 0
-            for b in range(0, n, s.batch_size):
-                idx = perm[b:b + s.batch_size]
-                if idx.numel() < 2:
-                    continue
+            for idx in data.epoch_batches(s.batch_size, gen):
                 x = data.batch(idx)
                 eps = torch.randn(idx.numel(), s.d, generator=gen).to(self.device)
                 with run.autocast():

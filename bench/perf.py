@@ -1,0 +1,217 @@
+"""bench perf: speed benchmarks, each measured side by side in one run against the
+straightforward implementation a researcher would write, printing the ratio.
+
+1 data       decode-once cache vs PIL decode + crop + resize every epoch (DataLoader, 2 workers)
+2 glo-step   full GLO step (gather, G fwd/bwd, Lap1, code update + projection) vs bare G + MSE
+3 inversion  batched inversion with restarts vs one image at a time, same steps
+4 pca        streaming PCA vs scikit-learn PCA (randomized): time, peak memory, explained variance
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _rate(fn, n_items: int, min_seconds: float = 2.0, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_seconds:
+        fn()
+        done += n_items
+    return done / (time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------ 1 data
+class _PILFolder(torch.utils.data.Dataset):
+    """What torchvision's ImageFolder + transforms does: open, decode, crop, resize, to tensor."""
+
+    def __init__(self, paths: list[str], size: int) -> None:
+        self.paths, self.size = paths, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from PIL import Image
+        from torchvision.transforms import functional as TF
+
+        img = Image.open(self.paths[i]).convert("RGB")
+        img = TF.center_crop(img, min(img.size))
+        img = TF.resize(img, [self.size, self.size], antialias=True)
+        return TF.to_tensor(img) * 2 - 1
+
+
+def bench_data(data_root: Path, cache_dir: Path | None, n: int = 2000) -> dict:
+    from bench.data import get_dataset, load_split
+    from bench.model import TrainData
+
+    ds = get_dataset("celeba64")
+    cached = load_split(ds, "train", data_root, cache_dir, log=lambda m: None)
+    data = TrainData.from_array(cached.images[:n])
+    perm = torch.randperm(n)
+
+    def epoch_cache():
+        for b in range(0, n, 128):
+            data.batch(perm[b:b + 128])
+
+    paths = [p for _, p in ds.sources(data_root, "train")[:n]]
+    loader = torch.utils.data.DataLoader(_PILFolder(paths, 64), batch_size=128, shuffle=True,
+                                         num_workers=2, persistent_workers=True)
+
+    def epoch_pil():
+        for _ in loader:
+            pass
+
+    fast = _rate(epoch_cache, n, 1.0)
+    slow = _rate(epoch_pil, n, 1.0)
+    return {"name": "data: CelebA-64 images/s to the model", "ours": fast, "baseline": slow,
+            "ratio": fast / slow, "target": ">= 10x", "ok": fast / slow >= 10}
+
+
+# -------------------------------------------------------------------------- 2 GLO step
+def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int = 256) -> dict:
+    from bench.inversion import project_unit_ball
+    from bench.losses import LossSpec, ReconLoss
+    from bench.nets import Generator
+
+    torch.manual_seed(0)
+    n = 4096
+    images = torch.randint(0, 256, (n, 3, resolution, resolution), dtype=torch.uint8)
+    codes = project_unit_ball(torch.randn(n, d))
+    g = Generator(d, 3, resolution, ngf)
+    opt = torch.optim.SGD(g.parameters(), lr=1.0)
+    lap = ReconLoss(LossSpec("lap1"))
+    perm = torch.randperm(n)
+    state = {"b": 0}
+
+    def glo_step():
+        b = state["b"] = (state["b"] + batch) % (n - batch)
+        idx = perm[b:b + batch]
+        x = images[idx].float().div_(127.5).sub_(1)
+        z = codes[idx].clone().requires_grad_(True)
+        loss = lap(g(z), x).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            codes[idx] = project_unit_ball(z - 10.0 * z.grad)
+
+    z_fixed = codes[:batch].clone()
+    x_fixed = images[:batch].float().div(127.5).sub(1)
+
+    def bare_step():
+        loss = (g(z_fixed) - x_fixed).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    ours = _rate(glo_step, batch, 3.0)
+    bare = _rate(bare_step, batch, 3.0)
+    overhead = bare / ours - 1
+    return {"name": f"GLO step at {resolution}px (batch {batch}, ngf {ngf}) vs bare G fwd/bwd + MSE",
+            "ours": ours, "baseline": bare, "ratio": ours / bare, "overhead": overhead,
+            "target": "overhead <= 25%", "ok": overhead <= 0.25}
+
+
+# -------------------------------------------------------------------------- 3 inversion
+def bench_inversion(n_images: int = 64, steps: int = 20, restarts: int = 2) -> dict:
+    from bench.inversion import invert, project_ball
+    from bench.losses import LossSpec, ReconLoss
+    from bench.nets import Generator
+
+    torch.manual_seed(0)
+    g = Generator(256, 3, 64, 32)
+    x = torch.rand(n_images, 3, 64, 64) * 2 - 1
+    loss = ReconLoss(LossSpec("mse"))
+    init = lambda m, gen: torch.randn(m, 256, generator=gen)  # noqa: E731
+    kw = {"steps": steps, "lr": 0.1, "restarts": restarts, "project": project_ball(17.0)}
+    t0 = time.perf_counter()
+    invert(g, x, loss, init, batch_size=n_images, **kw)
+    batched = n_images / (time.perf_counter() - t0)
+    k = 8  # one image at a time is slow: time 8 of them
+    t0 = time.perf_counter()
+    for i in range(k):
+        invert(g, x[i:i + 1], loss, init, batch_size=1, **kw)
+    single = k / (time.perf_counter() - t0)
+    return {"name": f"DCGAN inversion, 64px, {steps} steps x {restarts} restarts: images/s",
+            "ours": batched, "baseline": single, "ratio": batched / single, "target": ">= 20x",
+            "ok": batched / single >= 20}
+
+
+# ------------------------------------------------------------------------------- 4 PCA
+_PCA_CHILD = r"""
+import json, resource, sys, time
+import numpy as np, torch
+which, path, d = sys.argv[1], sys.argv[2], int(sys.argv[3])
+u8 = np.load(path, mmap_mode="r")
+t0 = time.perf_counter()
+if which == "ours":
+    from baselines.pca.model import fit_pca
+    from bench.config import PCASettings
+    from bench.model import TrainData
+    class Mapped(TrainData):
+        def chunks(self, size):
+            for s in range(0, self.images.shape[0], size):
+                yield torch.from_numpy(np.array(u8[s:s + size])).float().div_(127.5).sub_(1)
+    data = Mapped(torch.empty(u8.shape[0], *u8.shape[1:], dtype=torch.uint8, device="meta"))
+    fit = fit_pca(data, PCASettings(d=d, solver="streaming", chunk_rows=1024))
+    ratio = fit.explained_ratio
+else:
+    from sklearn.decomposition import PCA
+    x = (np.asarray(u8, dtype=np.float32).reshape(u8.shape[0], -1) / 127.5) - 1
+    p = PCA(n_components=d, svd_solver="randomized", random_state=0).fit(x)
+    ratio = float(p.explained_variance_ratio_.sum())
+print(json.dumps({"seconds": time.perf_counter() - t0, "explained": ratio,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_pca(data_root: Path, cache_dir: Path | None, dataset: str = "celeba128", d: int = 256) -> dict:
+    from bench.data import get_dataset, load_split
+
+    ds = get_dataset(dataset)
+    parts = [load_split(ds, s, data_root, cache_dir, log=lambda m: None) for s in ds.splits]
+    n = sum(p.images.shape[0] for p in parts)
+    path = parts[0].path.parent / f"perf-all-{n}.npy"
+    if not path.exists():
+        np.save(path, np.concatenate([np.asarray(p.images) for p in parts]))
+    out = {}
+    for which in ("ours", "sklearn"):
+        res = subprocess.run([sys.executable, "-c", _PCA_CHILD, which, str(path), str(d)],
+                             capture_output=True, text=True, check=True)
+        out[which] = json.loads(res.stdout.strip().splitlines()[-1])
+    pixels = int(np.prod(parts[0].images.shape[1:]))
+    l_dim = 2 * d
+    # streaming peak for CelebA-128 full (162,770 images): independent of N
+    full_mb = (1024 * pixels * 4 * 3 + pixels * l_dim * 8 * 3) / 2**20
+    ev_gap = abs(out["ours"]["explained"] - out["sklearn"]["explained"]) / out["sklearn"]["explained"]
+    mem_ratio = out["ours"]["peak_mb"] / out["sklearn"]["peak_mb"]
+    return {"name": f"PCA d={d} on {n} {dataset} images ({pixels} dims)", "ours": out["ours"],
+            "baseline": out["sklearn"], "ratio": out["sklearn"]["seconds"] / out["ours"]["seconds"],
+            "explained_gap": ev_gap, "memory_ratio": mem_ratio,
+            "full_celeba128_streaming_peak_mb_estimate": full_mb,
+            "target": "explained variance within 1%, peak memory <= 1/4 of scikit-learn's",
+            "ok": ev_gap <= 0.01 and mem_ratio <= 0.25}
+
+
+def run_all(which: list[str], data_root: Path, cache_dir: Path | None, log=print) -> list[dict]:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    benches = {"data": lambda: bench_data(data_root, cache_dir), "glo-step": bench_glo_step,
+               "inversion": bench_inversion, "pca": lambda: bench_pca(data_root, cache_dir)}
+    results = []
+    for name in which:
+        r = benches[name]()
+        r["bench"] = name
+        results.append(r)
+        log(json.dumps(r, indent=1, default=float))
+    log(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return results

@@ -1,0 +1,191 @@
+"""CI regression check: the nine Table-1 configurations at a small fixed scale on real data,
+compared with a committed reference whose tolerances come from a measured seed spread.
+
+`bench regress` trains seed 0 and compares; `bench regress --update` trains several seeds,
+rewrites reports/regression/reference.json (means, per-seed values, tolerances, which of
+the paper's qualitative claims hold with margin) and prints what moved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.config import TABLE1_METHODS
+from bench.io import atomic_write_json
+
+METRICS = ("train_mse", "test_mse", "train_lap1")
+REFERENCE = Path("reports") / "regression" / "reference.json"
+TOL_SIGMAS = 4.0  # tolerance = TOL_SIGMAS x seed std, floored at TOL_FLOOR x |reference|
+TOL_FLOOR = 0.01
+
+
+@dataclass(frozen=True)
+class Scale:
+    dataset: str
+    subset: int | None
+    epochs: int
+    eval_train_n: int | None
+    eval_test_n: int | None
+    invert_steps: int
+
+
+SCALES = {
+    # first 2,000 CelebA training images at 32 px; about 5 minutes for all nine on 2 cores
+    "celeba32": Scale("celeba32", 2000, 5, 300, 150, 40),
+    # fallback where ../shared/data is absent: the 80 embedded LFW faces
+    "lfw25": Scale("lfw25", None, 150, None, None, 40),
+}
+
+
+def choose_dataset(data_root: Path | None) -> tuple[str, Path | None, str]:
+    """celeba32 when the shared CelebA subset is found, else lfw25 (and say so)."""
+    candidates = [data_root] if data_root else []
+    if os.environ.get("BENCH_DATA"):
+        candidates.append(Path(os.environ["BENCH_DATA"]))
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    for root in candidates:
+        if root and (root / "celeba" / "list_eval_partition.txt").is_file():
+            return "celeba32", root, f"celeba32 from {root}"
+    return "lfw25", None, ("lfw25 (embedded): no CelebA found at "
+                           + ", ".join(str(c) for c in candidates if c) + "; falling back")
+
+
+def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_dir: Path | None,
+              log=print) -> dict[str, dict[str, float]]:
+    from bench.runner import run_method
+
+    scale = SCALES[dataset]
+    results = {}
+    for method in TABLE1_METHODS:
+        res = run_method(dataset, method, data_root=data_root or Path("data"), cache_dir=cache_dir,
+                         out=out, seed=seed, profile="cpu", epochs=scale.epochs,
+                         subset=scale.subset, eval_train_n=scale.eval_train_n,
+                         eval_test_n=scale.eval_test_n, invert_steps=scale.invert_steps,
+                         quiet=True, log=lambda m: None)
+        if res.state not in ("complete", "skipped"):
+            results[method] = {m: float("nan") for m in (*METRICS, "flatness")}
+            continue
+        m = res.metrics
+        cum = np.asarray(m["spectrum"]["cumulative"])
+        results[method] = {"train_mse": m["train"]["mse"], "test_mse": m["test"]["mse"],
+                           "train_lap1": m["train"]["lap1"],
+                           # area under the normalised cumulative spectrum: lower = flatter
+                           "flatness": float(cum.mean())}
+        log(f"  {method:<16} train MSE {m['train']['mse']:.5f}  test MSE {m['test']['mse']:.5f}  "
+            f"train Lap1 {m['train']['lap1']:.5f}")
+    return results
+
+
+CLAIMS = {
+    "glo-pca-init-beats-random (MSE loss)": ("glo-mse-pca", "glo-mse-random", "train_mse"),
+    "glo-pca-init-beats-random (Lap1 loss)": ("glo-lap1-pca", "glo-lap1-random", "train_mse"),
+    "lap1-trained GLO has lower Lap1 than MSE-trained (PCA init)": ("glo-lap1-pca", "glo-mse-pca", "train_lap1"),
+    "lap1-trained GLO has lower Lap1 than MSE-trained (random init)": ("glo-lap1-random", "glo-mse-random", "train_lap1"),
+    "GLO (random init) Z spectrum flatter than PCA's": ("glo-mse-random", "pca", "flatness"),
+    "GLO (PCA init) Z spectrum flatter than PCA's": ("glo-lap1-pca", "pca", "flatness"),
+    "GLO-Lap1-PCA beats PCA on train MSE": ("glo-lap1-pca", "pca", "train_mse"),
+}
+
+
+def claim_margin(results: dict, claim: str) -> float:
+    """Relative margin by which `better` is below `worse` (positive: the claim holds)."""
+    better, worse, metric = CLAIMS[claim]
+    b, w = results[better][metric], results[worse][metric]
+    return (w - b) / abs(w) if w else float("nan")
+
+
+def build_reference(dataset: str, scale: Scale, per_seed: dict[int, dict]) -> dict:
+    seeds = sorted(per_seed)
+    configs = {}
+    for method in TABLE1_METHODS:
+        entry = {}
+        for metric in (*METRICS, "flatness"):
+            vals = np.array([per_seed[s][method][metric] for s in seeds], dtype=float)
+            std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+            mean = float(vals.mean())
+            entry[metric] = {"mean": mean, "std": std, "values": vals.tolist(),
+                             "tolerance": max(TOL_SIGMAS * std, TOL_FLOOR * abs(mean))}
+        configs[method] = entry
+    claims = {}
+    for claim in CLAIMS:
+        margins = [claim_margin(per_seed[s], claim) for s in seeds]
+        claims[claim] = {"margins": margins, "holds": bool(min(margins) > 0.02)}
+    return {"dataset": dataset, "scale": asdict(scale), "seeds": seeds,
+            "tolerance_rule": f"max({TOL_SIGMAS} x seed std, {TOL_FLOOR} x |mean|)",
+            "configs": configs, "claims": claims}
+
+
+def compare(reference: dict, current: dict) -> tuple[list[dict], list[str]]:
+    """Rows (config, metric, reference, now, tolerance, ok) and the failed claims."""
+    rows = []
+    for method in TABLE1_METHODS:
+        for metric in METRICS:
+            ref = reference["configs"][method][metric]
+            now = current[method][metric]
+            ok = math.isfinite(now) and abs(now - ref["mean"]) <= ref["tolerance"]
+            rows.append({"config": method, "metric": metric, "reference": ref["mean"], "now": now,
+                         "tolerance": ref["tolerance"], "ok": ok})
+    failed = [c for c, info in reference["claims"].items()
+              if info["holds"] and not claim_margin(current, c) > 0]
+    return rows, failed
+
+
+def format_rows(rows: list[dict]) -> str:
+    head = f"{'configuration':<17} {'metric':<11} {'reference':>10} {'now':>10} {'tolerance':>10}  verdict"
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['config']:<17} {r['metric']:<11} {r['reference']:>10.5f} {r['now']:>10.5f} "
+                     f"{r['tolerance']:>10.5f}  {'ok' if r['ok'] else 'MOVED'}")
+    return "\n".join(lines)
+
+
+def regress(data_root: Path | None, reference_path: Path, update: bool, seeds: list[int],
+            out: Path | None, cache_dir: Path | None, log=print) -> int:
+    dataset, root, why = choose_dataset(data_root)
+    log(f"regression check on {why}")
+    scale = SCALES[dataset]
+    workdir = Path(out) if out else Path(tempfile.mkdtemp(prefix="glo-bench-regress-"))
+    old = json.loads(reference_path.read_text()) if reference_path.is_file() else {}
+    if update:
+        per_seed = {}
+        for seed in seeds:
+            log(f"seed {seed}:")
+            per_seed[seed] = run_suite(dataset, root, seed, workdir, cache_dir, log)
+        ref = build_reference(dataset, scale, per_seed)
+        old_ds = old.get(dataset)
+        new = {**old, dataset: ref}
+        atomic_write_json(reference_path, new)
+        log(f"wrote {reference_path} ({dataset}, seeds {seeds})")
+        for claim, info in ref["claims"].items():
+            log(f"  claim {'HOLDS' if info['holds'] else 'does not hold'}: {claim} "
+                f"(margins {', '.join(f'{m:+.3f}' for m in info['margins'])})")
+        if old_ds:
+            rows, _ = compare(old_ds, {m: {k: v["mean"] for k, v in e.items()}
+                                       for m, e in ref["configs"].items()})
+            log("change against the previous reference:\n" + format_rows(rows))
+        return 0
+    if dataset not in old:
+        log(f"no reference for {dataset} in {reference_path}: run `bench regress --update`")
+        return 2
+    ref = old[dataset]
+    current = run_suite(dataset, root, 0, workdir, cache_dir, log)
+    rows, failed_claims = compare(ref, current)
+    bad = [r for r in rows if not r["ok"]]
+    if bad or failed_claims:
+        log("REGRESSION: these moved beyond their tolerance (seed spread: "
+            f"{ref['tolerance_rule']}):\n" + format_rows(bad))
+        for c in failed_claims:
+            log(f"claim no longer holds: {c} (margin {claim_margin(current, c):+.4f})")
+        log("after an intended change: `bench regress --update` rewrites the reference")
+        return 1
+    log(format_rows(rows))
+    held = [c for c, i in ref["claims"].items() if i["holds"]]
+    log(f"all {len(rows)} metrics within tolerance; {len(held)} claims hold: {'; '.join(held)}")
+    return 0
