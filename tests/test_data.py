@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,16 @@ def test_data_list_shows_every_dataset(tmp_path):
         assert name in r.output
     lfw25_line = next(line for line in r.output.splitlines() if line.startswith("lfw25"))
     assert " yes " in lfw25_line  # the embedded default is always found
+
+
+def test_fashion_mnist_from_debian_package(tmp_path):
+    folder = Path("/usr/share/datasets/fashion-mnist")
+    if not (folder / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+    ds = get_dataset("fashion-mnist")
+    train = load_split(ds, "train", tmp_path / "nowhere", tmp_path / "c")
+    test = load_split(ds, "test", tmp_path / "nowhere", tmp_path / "c")
+    assert train.images.shape == (60000, 1, 32, 32) and test.images.shape == (10000, 1, 32, 32)
+    border = np.concatenate([train.images[:, :, :2].ravel(), train.images[:, :, -2:].ravel()])
+    assert border.max() == 0  # the 2-pixel zero padding
+    assert train.images[:, :, 2:30, 2:30].mean() > 50  # real garments inside
