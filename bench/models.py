@@ -1,4 +1,8 @@
-"""Model family name -> class. The only place the harness names the four packages."""
+"""Model family name -> class. The only place the harness names the four packages.
+
+All four are imported here, up front, together with the code version: a long run never
+imports model code later than it hashed it (an edit made while it runs cannot slip in).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,22 @@ from pathlib import Path
 
 import torch
 
-from bench.config import RunConfig, config_from_dict
+from baselines.dcgan import GANModel
+from baselines.pca import PCAModel
+from baselines.vae import VAEModel
+from bench.config import RunConfig, code_version, config_from_dict
 from bench.model import Model
+from glo import GLOModel
+
+FAMILIES: dict[str, type[Model]] = {"pca": PCAModel, "gan": GANModel, "vae": VAEModel,
+                                    "glo": GLOModel}
+CODE_AT_IMPORT = code_version()
 
 
 def build_model(config: RunConfig, shape: tuple[int, int, int]) -> Model:
-    if config.family == "pca":
-        from baselines.pca import PCAModel as cls
-    elif config.family == "gan":
-        from baselines.dcgan import GANModel as cls
-    elif config.family == "vae":
-        from baselines.vae import VAEModel as cls
-    elif config.family == "glo":
-        from glo import GLOModel as cls
-    else:
+    if config.family not in FAMILIES:
         raise ValueError(f"unknown model family {config.family!r}")
-    return cls(config.model, shape, config.device)
+    return FAMILIES[config.family](config.model, shape, config.device)
 
 
 def load_model(run_dir: Path, device: str = "cpu") -> tuple[Model, RunConfig, dict]:

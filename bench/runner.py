@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.config import RunConfig, code_version, resolve, run_id
+from bench.config import RunConfig, resolve, run_id
 from bench.context import Diverged, RunContext
 from bench.data import get_dataset, load_split
 from bench.data.cache import CachedSplit
@@ -26,7 +26,7 @@ from bench.errors import BenchError
 from bench.evaluate import eval_indices, image_grid, interleave, measure, spectrum
 from bench.io import atomic_save_npy, atomic_write, atomic_write_json
 from bench.model import TrainData
-from bench.models import build_model
+from bench.models import CODE_AT_IMPORT, build_model
 from bench.store import RunDir
 
 
@@ -87,7 +87,7 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
                      subset=subset, precision=precision, heldout=heldout,
                      train_n=eval_train_n, test_n=eval_test_n, invert_steps=invert_steps)
     fingerprint = train.fingerprint + ("" if held is None else "+" + held.fingerprint)
-    code = code_version()
+    code = CODE_AT_IMPORT
     rid = run_id(config, fingerprint, code)
     run = RunDir(Path(out) / dataset_name.replace("/", "_").replace(":", "_") / f"{method}-{rid}")
     if run.is_complete() and not force:
