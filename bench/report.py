@@ -34,13 +34,17 @@ class MethodRuns:
     detail: str = ""
 
 
-def _config_key(cfg: dict) -> str:
-    return json.dumps({k: v for k, v in cfg.items() if k != "seed"}, sort_keys=True, default=str)
+def _group_key(info: dict) -> str:
+    """Runs that differ only in their seed: same config, code version and data."""
+    cfg = info["config"]
+    return json.dumps({"config": {k: v for k, v in cfg.get("config", {}).items() if k != "seed"},
+                       "code": cfg.get("code", {}).get("source_sha256"),
+                       "data": cfg.get("data", {}).get("fingerprint")}, sort_keys=True, default=str)
 
 
 def collect(runs_dir: Path, dataset: str) -> dict[str, MethodRuns]:
-    """Per Table-1 method: the complete runs of its newest configuration (all its seeds),
-    else the state of its newest run."""
+    """Per Table-1 method: the complete runs of its newest (config, code, data) group, one per
+    seed, else the state of its newest run."""
     by_method: dict[str, list[dict]] = {m: [] for m in TABLE1_METHODS}
     for run in find_runs(runs_dir):
         info = load_run(run)
@@ -54,7 +58,7 @@ def collect(runs_dir: Path, dataset: str) -> dict[str, MethodRuns]:
         if complete:
             groups: dict[str, list[dict]] = {}
             for i in complete:
-                groups.setdefault(_config_key(i["config"]["config"]), []).append(i)
+                groups.setdefault(_group_key(i), []).append(i)
             newest = max(groups.values(), key=lambda g: max(i["status"].get("updated", "") for i in g))
             res.state, res.runs = "complete", sorted(newest, key=lambda i: i["config"]["config"]["seed"])
         elif infos:

@@ -84,3 +84,22 @@ def test_diverged_run_shows_as_diverged(store, tmp_path):
     df = table1("lfw25", collect(runs, "lfw25"))
     row = df.set_index("method").loc["vae-mse"]
     assert row["state"] == "diverged" and pd.isna(row["train_mse"]) and "step 12" in row["detail"]
+
+
+def test_same_seed_under_two_code_versions_is_not_two_seeds(store, tmp_path):
+    import shutil
+
+    root, _ = store
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "runs", runs)
+    (src,) = (runs / "lfw25").glob("pca-*")
+    older = runs / "lfw25" / "pca-olderversion"
+    shutil.copytree(src, older)
+    cfg = json.loads((older / "config.json").read_text())
+    cfg["code"]["source_sha256"] = "0000000000000000"
+    (older / "config.json").write_text(json.dumps(cfg))
+    status = json.loads((older / "status.json").read_text())
+    status["updated"] = "2000-01-01T00:00:00+0000"
+    (older / "status.json").write_text(json.dumps(status))
+    res = collect(runs, "lfw25")["pca"]
+    assert len(res.runs) == 1 and res.runs[0]["path"] == str(src)
