@@ -150,3 +150,12 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path):
     assert torch.equal(resumed.codes, straight.codes)
     idx = torch.arange(20)
     assert torch.equal(resumed.reconstruct_train(idx)[0], straight.reconstruct_train(idx)[0])
+
+
+def test_atomic_writes_have_ordinary_permissions(tmp_path):
+    from bench.io import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
