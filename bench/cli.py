@@ -195,20 +195,23 @@ def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None) -> N
 @click.option("--reference", type=click.Path(path_type=Path),
               default=Path("reports/regression/reference.json"), show_default=True)
 @click.option("--update", is_flag=True, help="Re-measure over --seeds and rewrite the reference.")
+@click.option("--dataset", type=click.Choice(["auto", "celeba32", "lfw25"]), default="auto",
+              show_default=True, help="auto: celeba32 where the shared CelebA is found, else lfw25.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds for --update.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run store for the check (default: a fresh temporary folder).")
-def regress_cmd(data_root, cache_dir, reference, update, seeds, out) -> None:
+def regress_cmd(data_root, cache_dir, reference, update, dataset, seeds, out) -> None:
     """Train the nine configurations small and compare with the committed reference."""
     from bench.regress import regress
 
     code = regress(data_root, reference, update, [int(s) for s in seeds.split(",")], out,
-                   cache_dir, log=lambda m: click.echo(m))
+                   cache_dir, dataset=dataset, log=lambda m: click.echo(m))
     sys.exit(code)
 
 
 @main.command("perf")
-@click.argument("which", nargs=-1, type=click.Choice(["data", "glo-step", "inversion", "pca"]))
+@click.argument("which", nargs=-1,
+                type=click.Choice(["data", "glo-step", "lap1", "lap1-64", "inversion", "pca"]))
 @DATA_ROOT
 @CACHE_DIR
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
@@ -217,7 +220,8 @@ def perf_cmd(which, data_root, cache_dir, json_out) -> None:
     from bench.io import atomic_write_json
     from bench.perf import run_all
 
-    results = run_all(list(which) or ["data", "glo-step", "inversion", "pca"], _root(data_root),
+    results = run_all(list(which) or ["data", "glo-step", "lap1", "lap1-64", "inversion", "pca"],
+                      _root(data_root),
                       cache_dir, log=click.echo)
     for r in results:
         click.echo(f"{r['bench']:<10} ratio {r['ratio']:.2f}x  target {r['target']}: "

@@ -61,17 +61,26 @@ def _kernel_1d(s: LapSettings) -> Tensor:
 
 
 class LaplacianPyramid(torch.nn.Module):
-    def __init__(self, settings: LapSettings | None = None) -> None:
+    def __init__(self, settings: LapSettings | None = None, separable: bool = False) -> None:
         super().__init__()
         self.settings = settings or LapSettings()
+        self.separable = separable
         k1 = _kernel_1d(self.settings)
+        self.register_buffer("kernel1d", k1.float(), persistent=False)
         self.register_buffer("kernel2d", torch.outer(k1, k1).float(), persistent=False)
 
     def _blur(self, x: Tensor) -> Tensor:
+        """One depthwise conv over all channels (or two 1-D ones: the same numbers, since the
+        kernel is an outer product, applied to the same padded input)."""
         c = x.shape[1]
         p = self.settings.kernel_size // 2
+        padded = F.pad(x, (p, p, p, p), mode=self.settings.padding)
+        if self.separable:
+            k = self.kernel1d.to(dtype=x.dtype)
+            rows = F.conv2d(padded, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+            return F.conv2d(rows, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
         w = self.kernel2d.to(dtype=x.dtype)[None, None].expand(c, 1, -1, -1)
-        return F.conv2d(F.pad(x, (p, p, p, p), mode=self.settings.padding), w, groups=c)
+        return F.conv2d(padded, w, groups=c)
 
     def down(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(self._blur(x), 2)

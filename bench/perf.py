@@ -3,6 +3,7 @@ straightforward implementation a researcher would write, printing the ratio.
 
 1 data       decode-once cache vs PIL decode + crop + resize every epoch (DataLoader, 2 workers)
 2 glo-step   full GLO step (gather, G fwd/bwd, Lap1, code update + projection) vs bare G + MSE
+  lap1       Lap1 fwd + bwd with a separable blur vs one 5x5 depthwise conv (and vs MSE)
 3 inversion  batched inversion with restarts vs one image at a time, same steps
 4 pca        streaming PCA vs scikit-learn PCA (randomized): time, peak memory, explained variance
 """
@@ -122,6 +123,32 @@ def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int 
             "target": "overhead <= 25%", "ok": overhead <= 0.25}
 
 
+# ------------------------------------------------------------------------------- Lap1
+def bench_lap1(resolution: int = 32, batch: int = 512) -> dict:
+    """Lap1 forward + backward: separable blur vs one 5x5 depthwise conv, and vs MSE."""
+    from bench.losses import Lap1, LaplacianPyramid
+
+    torch.manual_seed(0)
+    x = torch.rand(batch, 3, resolution, resolution) * 2 - 1
+    y = (torch.rand_like(x) * 2 - 1).requires_grad_(True)
+    two_d, sep = Lap1(), Lap1()
+    sep.pyramid = LaplacianPyramid(sep.settings, separable=True)
+    torch.testing.assert_close(two_d(x, y), sep(x, y), rtol=1e-5, atol=1e-6)
+
+    def step(loss):
+        def run():
+            y.grad = None
+            loss(x, y).sum().backward()
+        return run
+
+    mse = lambda a, b: (a - b).pow(2).flatten(1).mean(1)  # noqa: E731
+    r2d, rsep, rmse = (_rate(step(f), batch, 2.0) for f in (two_d, sep, mse))
+    return {"name": f"Lap1 fwd+bwd at {resolution}px, batch {batch}: images/s", "ours": rsep,
+            "baseline": r2d, "ratio": rsep / r2d, "mse_images_per_s": rmse,
+            "lap1_cost_vs_mse": rmse / rsep, "target": "separable >= 5x5 depthwise",
+            "ok": rsep >= r2d}
+
+
 # -------------------------------------------------------------------------- 3 inversion
 def bench_inversion(n_images: int = 64, steps: int = 20, restarts: int = 2) -> dict:
     from bench.inversion import invert, project_ball
@@ -206,6 +233,7 @@ def bench_pca(data_root: Path, cache_dir: Path | None, dataset: str = "celeba128
 def run_all(which: list[str], data_root: Path, cache_dir: Path | None, log=print) -> list[dict]:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     benches = {"data": lambda: bench_data(data_root, cache_dir), "glo-step": bench_glo_step,
+               "lap1": bench_lap1, "lap1-64": lambda: bench_lap1(64, 256),
                "inversion": bench_inversion, "pca": lambda: bench_pca(data_root, cache_dir)}
     results = []
     for name in which:

@@ -147,8 +147,16 @@ def format_rows(rows: list[dict]) -> str:
 
 
 def regress(data_root: Path | None, reference_path: Path, update: bool, seeds: list[int],
-            out: Path | None, cache_dir: Path | None, log=print) -> int:
-    dataset, root, why = choose_dataset(data_root)
+            out: Path | None, cache_dir: Path | None, dataset: str = "auto", log=print) -> int:
+    if dataset == "auto":
+        dataset, root, why = choose_dataset(data_root)
+    elif dataset == "celeba32":
+        found, root, why = choose_dataset(data_root)
+        if found != "celeba32":
+            log(f"celeba32 asked for but not found: {why}")
+            return 2
+    else:
+        root, why = None, f"{dataset} (asked for)"
     log(f"regression check on {why}")
     scale = SCALES[dataset]
     workdir = Path(out) if out else Path(tempfile.mkdtemp(prefix="glo-bench-regress-"))
