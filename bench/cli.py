@@ -211,7 +211,8 @@ def regress_cmd(data_root, cache_dir, reference, update, dataset, seeds, out) ->
 
 @main.command("perf")
 @click.argument("which", nargs=-1,
-                type=click.Choice(["data", "glo-step", "lap1", "lap1-64", "inversion", "pca"]))
+                type=click.Choice(["data", "glo-step", "glo-step-32", "lap1", "lap1-64",
+                                   "inversion", "pca"]))
 @DATA_ROOT
 @CACHE_DIR
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
@@ -220,7 +221,8 @@ def perf_cmd(which, data_root, cache_dir, json_out) -> None:
     from bench.io import atomic_write_json
     from bench.perf import run_all
 
-    results = run_all(list(which) or ["data", "glo-step", "lap1", "lap1-64", "inversion", "pca"],
+    results = run_all(list(which) or ["data", "glo-step", "glo-step-32", "lap1", "lap1-64",
+                                      "inversion", "pca"],
                       _root(data_root),
                       cache_dir, log=click.echo)
     for r in results:
