@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +103,3 @@ def interleave(a: Tensor, b: Tensor, per_row: int = 8) -> list[Tensor]:
     for start in range(0, min(a.shape[0], b.shape[0]), per_row):
         rows += [a[start:start + per_row], b[start:start + per_row]]
     return rows
-
-
-def grid_side(n: int) -> int:
-    return max(1, int(math.sqrt(n)))

@@ -84,23 +84,6 @@ class Discriminator(nn.Module):
         return self.head(self.body(x)).flatten()
 
 
-def count_generator_flops(gen: Generator, batch: int = 1) -> int:
-    """Multiply-adds x 2 of the generator's (transposed) convolutions, forward only."""
-    flops = 0
-    x = torch.zeros(2, gen.d, 1, 1, device=next(gen.parameters()).device)
-    was_training = gen.training
-    gen.eval()
-    with torch.no_grad():
-        for m in gen.net:
-            y = m(x)
-            if isinstance(m, nn.ConvTranspose2d):
-                k = m.kernel_size[0] * m.kernel_size[1]
-                flops += 2 * x.shape[1] * m.out_channels * k * x.shape[2] * x.shape[3]
-            x = y
-    gen.train(was_training)
-    return flops * batch
-
-
 @torch.no_grad()
 def recalibrate_batchnorm(module: nn.Module, batches) -> None:
     """Recompute batch-norm running statistics as the plain average over ``batches`` for the

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import os
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -448,7 +447,3 @@ def get_dataset(name: str) -> Dataset:
     if name not in REGISTRY:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, folder:PATH[@RES]")
     return REGISTRY[name]
-
-
-def iter_registry() -> Iterator[Dataset]:
-    yield from REGISTRY.values()
