@@ -59,10 +59,11 @@ def choose_dataset(data_root: Path | None) -> tuple[str, Path | None, str]:
 
 def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_dir: Path | None,
               log=print) -> dict[str, dict[str, float]]:
+    """Metrics per configuration; ``results["_provenance"]`` holds the runs' code and data."""
     from bench.runner import run_method
 
     scale = SCALES[dataset]
-    results = {}
+    results: dict = {"_provenance": {"code": set(), "data_fingerprint": set()}}
     for method in TABLE1_METHODS:
         res = run_method(dataset, method, data_root=data_root or Path("data"), cache_dir=cache_dir,
                          out=out, seed=seed, profile="cpu", epochs=scale.epochs,
@@ -72,6 +73,10 @@ def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_
         if res.state not in ("complete", "skipped"):
             results[method] = {m: float("nan") for m in (*METRICS, "flatness")}
             continue
+        run_cfg = json.loads((res.path / "config.json").read_text())
+        results["_provenance"]["code"].add(f"{run_cfg['code'].get('git_commit', '?')} / "
+                                           f"{run_cfg['code']['source_sha256']}")
+        results["_provenance"]["data_fingerprint"].add(run_cfg["data"]["fingerprint"])
         m = res.metrics
         cum = np.asarray(m["spectrum"]["cumulative"])
         results[method] = {"train_mse": m["train"]["mse"], "test_mse": m["test"]["mse"],
@@ -117,7 +122,10 @@ def build_reference(dataset: str, scale: Scale, per_seed: dict[int, dict]) -> di
     for claim in CLAIMS:
         margins = [claim_margin(per_seed[s], claim) for s in seeds]
         claims[claim] = {"margins": margins, "holds": bool(min(margins) > 0.02)}
+    measured_with = {k: sorted(set().union(*(per_seed[s]["_provenance"][k] for s in seeds)))
+                     for k in ("code", "data_fingerprint")}
     return {"dataset": dataset, "scale": asdict(scale), "seeds": seeds,
+            "measured_with": measured_with,
             "tolerance_rule": f"max({TOL_SIGMAS} x seed std, {TOL_FLOOR} x |mean|)",
             "configs": configs, "claims": claims}
 

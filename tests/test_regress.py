@@ -20,6 +20,7 @@ def _results(shift: dict[tuple[str, str], float] | None = None, seed: int = 0) -
                   "flatness": 0.9 if m == "pca" else 0.6}
     for (m, metric), delta in (shift or {}).items():
         out[m][metric] += delta
+    out["_provenance"] = {"code": {f"commit{seed % 2}"}, "data_fingerprint": {"fp"}}
     return out
 
 
@@ -32,6 +33,7 @@ def test_tolerance_is_seed_spread_with_a_floor():
     assert ref["claims"]["glo-pca-init-beats-random (MSE loss)"]["holds"]
     assert ref["claims"]["GLO (random init) Z spectrum flatter than PCA's"]["holds"]
     assert set(ref["claims"]) == set(CLAIMS)
+    assert ref["measured_with"] == {"code": ["commit0", "commit1"], "data_fingerprint": ["fp"]}
 
 
 def test_unchanged_passes_and_a_worse_model_is_flagged():
