@@ -109,7 +109,11 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
             for p in (run.path / "ckpt").glob("*"):
                 p.unlink()
         return _execute(config, run, ctx, dataset, train, test, held, fingerprint, code)
-    except OSError as e:
+    except OSError as e:  # unwritable or full --out, wherever in the run it struck
+        with contextlib.suppress(OSError):
+            if not run.is_complete():
+                (run.path / "metrics.json").unlink(missing_ok=True)
+                run.set_status("failed", error=f"OSError: {e}")
         raise BenchError(f"cannot write results at {e.filename or run.path}: {e.strerror or e}; "
                          f"free space or choose another --out (this run is not marked "
                          f"complete)") from None
@@ -152,12 +156,8 @@ def _execute(config: RunConfig, run: RunDir, ctx: RunContext, dataset, train: Ca
     except (KeyboardInterrupt, SystemExit):
         run.set_status("failed", error="interrupted")
         raise
-    except OSError as e:
-        where = e.filename or run.path
-        with contextlib.suppress(OSError):
-            run.set_status("failed", error=f"OSError: {e}")
-        raise BenchError(f"cannot write results at {where}: {e.strerror or e}; free space or "
-                         f"choose another --out (this run is not marked complete)") from None
+    except OSError:
+        raise  # run_method turns it into one clear line
     except Exception as e:
         ctx.log("FAILED:\n" + traceback.format_exc())
         run.set_status("failed", error=f"{type(e).__name__}: {e}")
@@ -165,16 +165,9 @@ def _execute(config: RunConfig, run: RunDir, ctx: RunContext, dataset, train: Ca
     metrics["timing"] = {"fit_s": round(fit_s, 2), "eval_s": round(time.time() - t0 - fit_s, 2),
                          "total_s": round(time.time() - t0, 2)}
     metrics["curves_final"] = ctx.curves[-1] if ctx.curves else {}
-    try:
-        atomic_write(run.path / "model.pt", lambda f: torch.save(model.state_dict(), f))
-        atomic_write_json(run.path / "metrics.json", metrics)
-        run.set_status("complete", fit_s=metrics["timing"]["fit_s"])
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            (run.path / "metrics.json").unlink(missing_ok=True)
-        raise BenchError(f"cannot write results at {e.filename or run.path}: {e.strerror or e}; "
-                         f"free space or choose another --out (this run is not marked "
-                         f"complete)") from None
+    atomic_write(run.path / "model.pt", lambda f: torch.save(model.state_dict(), f))
+    atomic_write_json(run.path / "metrics.json", metrics)  # before the status says complete
+    run.set_status("complete", fit_s=metrics["timing"]["fit_s"])
     ctx.log(f"complete: train MSE {metrics['train']['mse']:.5f}, test MSE "
             f"{metrics['test']['mse']:.5f} ([-1, 1] pixels) in {metrics['timing']['total_s']}s")
     return RunResult(config.method, run.path, "complete", metrics)
