@@ -10,6 +10,7 @@ import click
 from bench.config import TABLE1_METHODS
 from bench.data import REGISTRY, default_cache_dir, default_data_root, get_dataset, load_split
 from bench.errors import BenchError
+from bench.perf import BENCHMARKS as PERF_BENCHMARKS
 
 DATA_ROOT = click.option("--data-root", type=click.Path(path_type=Path), default=None,
                          help="Folder holding celeba/, lfw/, lsun/ (default: $BENCH_DATA, else ./data).")
@@ -160,11 +161,11 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
     if any(r.state == "diverged" for r in results):
         click.echo("some runs diverged: see their status.json", err=True)
     if run_all:
-        from bench.report import _display_rows, collect, table1, to_text
+        from bench.report import terminal_table
 
         click.echo(f"\nTable 1 on {dataset} (train MSE, [-1, 1] pixels; `bench report` writes the "
                    f"full report):")
-        click.echo(to_text(_display_rows(table1(dataset, collect(out, dataset)))))
+        click.echo(terminal_table(dataset, out))
 
 
 @main.command("report")
@@ -210,9 +211,7 @@ def regress_cmd(data_root, cache_dir, reference, update, dataset, seeds, out) ->
 
 
 @main.command("perf")
-@click.argument("which", nargs=-1,
-                type=click.Choice(["data", "glo-step", "glo-step-32", "lap1", "lap1-64",
-                                   "inversion", "pca"]))
+@click.argument("which", nargs=-1, type=click.Choice(PERF_BENCHMARKS))
 @DATA_ROOT
 @CACHE_DIR
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
@@ -221,10 +220,8 @@ def perf_cmd(which, data_root, cache_dir, json_out) -> None:
     from bench.io import atomic_write_json
     from bench.perf import run_all
 
-    results = run_all(list(which) or ["data", "glo-step", "glo-step-32", "lap1", "lap1-64",
-                                      "inversion", "pca"],
-                      _root(data_root),
-                      cache_dir, log=click.echo)
+    results = run_all(list(which) or list(PERF_BENCHMARKS), _root(data_root), cache_dir,
+                      log=click.echo)
     for r in results:
         click.echo(f"{r['bench']:<10} ratio {r['ratio']:.2f}x  target {r['target']}: "
                    f"{'met' if r['ok'] else 'MISSED'}")

@@ -231,12 +231,15 @@ def bench_pca(data_root: Path, cache_dir: Path | None, dataset: str = "celeba128
             "ok": ev_gap <= 0.01 and mem_ratio <= 0.25}
 
 
+BENCHMARKS = ("data", "glo-step", "glo-step-32", "lap1", "lap1-64", "inversion", "pca")
+
+
 def run_all(which: list[str], data_root: Path, cache_dir: Path | None, log=print) -> list[dict]:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     benches = {"data": lambda: bench_data(data_root, cache_dir),
                "glo-step": lambda: bench_glo_step(ngf=64), "glo-step-32": bench_glo_step,
                "lap1": bench_lap1, "lap1-64": lambda: bench_lap1(64, 256),
                "inversion": bench_inversion, "pca": lambda: bench_pca(data_root, cache_dir)}
+    assert set(benches) == set(BENCHMARKS)
     results = []
     for name in which:
         r = benches[name]()

@@ -157,6 +157,11 @@ def to_text(rows: list[dict]) -> str:
     return "\n".join([line({k: k for k in keys})] + [line(r) for r in rows])
 
 
+def terminal_table(dataset: str, runs_dir: Path) -> str:
+    """Table 1 for the terminal, straight from the run store."""
+    return to_text(_display_rows(table1(dataset, collect(runs_dir, dataset))))
+
+
 def _settings(run: dict) -> dict:
     cfg = run["config"]
     c = cfg.get("config", {})
