@@ -9,6 +9,7 @@ import click
 
 from bench.config import TABLE1_METHODS
 from bench.data import REGISTRY, default_cache_dir, default_data_root, get_dataset, load_split
+from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.perf import BENCHMARKS as PERF_BENCHMARKS
 
@@ -132,25 +133,53 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--force", is_flag=True, help="Redo a complete run.")
 @click.option("--skip-corrupt", is_flag=True)
 @click.option("--quiet", is_flag=True)
+@click.option("--launcher", type=click.Choice(["none", "local", "slurm"]), default="none",
+              show_default=True, help="Run here (none), or one submitit job per configuration: "
+              "slurm (a job array) or local (submitit's local executor).")
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--gpus-per-job", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes per job, one GPU each on cuda (torch.distributed); gloo processes on cpu.")
+@click.option("--time", "time_limit", default="24:00:00", show_default=True,
+              help="Per-job time limit: minutes, or H:MM[:SS].")
+@click.option("--cpus-per-task", type=int, default=None, help="Slurm CPUs per task.")
+@click.option("--mem-gb", type=float, default=None, help="Memory per job (GB).")
+@click.option("--wait/--no-wait", default=None,
+              help="Wait for the jobs (default: wait with local, return at once with slurm).")
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
             batch_size, subset, precision, heldout, eval_train_n, eval_test_n, invert_steps,
-            ckpt_interval, force, skip_corrupt, quiet) -> None:
+            ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
+            time_limit, cpus_per_task, mem_gb, wait) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
     from bench.runner import run_method
 
     chosen = list(TABLE1_METHODS) if run_all else list(methods)
     if not chosen:
         raise BenchError("say which: --model METHOD (repeatable) or --all")
+    run_kwargs = dict(data_root=_root(data_root), cache_dir=cache_dir, out=out, seed=seed,
+                      device=device, profile=profile, epochs=epochs, batch_size=batch_size,
+                      subset=subset, precision=precision, heldout=heldout,
+                      skip_corrupt=skip_corrupt, eval_train_n=None if eval_train_n == 0 else eval_train_n,
+                      eval_test_n=None if eval_test_n == 0 else eval_test_n,
+                      invert_steps=invert_steps)
+    if launcher != "none":
+        from bench.launch import ClusterSettings, parse_minutes
+
+        cs = ClusterSettings(launcher, partition, gpus_per_job, parse_minutes(time_limit),
+                             cpus_per_task, mem_gb)
+        _launch(dataset, chosen, cs, run_kwargs, force, quiet, ckpt_interval,
+                wait if wait is not None else launcher == "local")
+        return
+    dist = Dist.from_env(device)  # torchrun / a multi-task submitit job: one rank of several
     results = []
-    for method in chosen:
-        res = run_method(dataset, method, data_root=_root(data_root), cache_dir=cache_dir,
-                         out=out, seed=seed, device=device, profile=profile, epochs=epochs,
-                         batch_size=batch_size, subset=subset, precision=precision, force=force,
-                         heldout=heldout, skip_corrupt=skip_corrupt, quiet=quiet,
-                         eval_train_n=None if eval_train_n == 0 else eval_train_n,
-                         eval_test_n=None if eval_test_n == 0 else eval_test_n,
-                         ckpt_interval_s=ckpt_interval, invert_steps=invert_steps)
-        results.append(res)
+    try:
+        for method in chosen:
+            res = run_method(dataset, method, force=force, quiet=quiet,
+                             ckpt_interval_s=ckpt_interval, dist=dist, **run_kwargs)
+            results.append(res)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return
     click.echo("")
     click.echo(f"{'method':<17} {'state':<9} {'train MSE':>10} {'test MSE':>10}  run")
     for r in results:
@@ -166,6 +195,63 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
         click.echo(f"\nTable 1 on {dataset} (train MSE, [-1, 1] pixels; `bench report` writes the "
                    f"full report):")
         click.echo(terminal_table(dataset, out))
+
+
+def _launch(dataset: str, methods: list[str], cs, run_kwargs: dict, force: bool, quiet: bool,
+            ckpt_interval: float, wait: bool) -> None:
+    """Plan every configuration here (data decoded once, run ids known), then submit one job
+    per configuration not complete in the store."""
+    from bench.launch import submit
+    from bench.launch import wait as wait_for
+    from bench.runner import plan_run
+
+    def echo(m: str) -> None:
+        click.echo(m, err=True)
+
+    run_kwargs = {**run_kwargs, "out": Path(run_kwargs["out"]).resolve(),
+                  "data_root": Path(run_kwargs["data_root"]).resolve(),
+                  "cache_dir": None if run_kwargs["cache_dir"] is None
+                  else Path(run_kwargs["cache_dir"]).resolve()}
+    planned = {m: plan_run(dataset, m, world_size=cs.gpus_per_job, log=echo, **run_kwargs).run
+               for m in methods}
+    job_kwargs = {**run_kwargs, "force": force, "quiet": quiet, "ckpt_interval_s": ckpt_interval}
+    records = submit(dataset, methods, cs, job_kwargs, planned, force=force, log=click.echo)
+    if not records:
+        click.echo("nothing to submit: every configuration is complete (use --force to redo)")
+        return
+    if not wait:
+        click.echo(f"submitted {len(records)} job(s); follow them with `bench status --runs "
+                   f"{run_kwargs['out']}`, then `bench report --runs {run_kwargs['out']}`")
+        return
+    results = wait_for(records, log=click.echo)
+    failed = [r for r in results if r["state"] == "failed"]
+    if failed:
+        raise BenchError(f"{len(failed)} job(s) failed ({', '.join(r['method'] for r in failed)}): "
+                         f"see `bench status --runs {run_kwargs['out']}`; run the same command "
+                         f"again to re-submit them (they resume from their checkpoints)")
+
+
+@main.command("status")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--dataset", default=None, help="Only this dataset's jobs.")
+def status_cmd(runs_dir: Path, dataset: str | None) -> None:
+    """Each submitted job's state (scheduler and run store), progress and error."""
+    from bench.launch import status_rows
+
+    rows = status_rows(runs_dir, dataset)
+    if not rows:
+        click.echo(f"no submitted jobs under {runs_dir} (`bench runs` lists runs made here)")
+        return
+    click.echo(f"{'dataset':<12} {'method':<17} {'job':<14} {'job state':<17} {'run state':<12} "
+               f"{'progress':<18} {'train MSE':>9}  error")
+    for r in rows:
+        mse = f"{r['train_mse']:.5f}" if isinstance(r["train_mse"], float) else "-"
+        click.echo(f"{r['dataset']:<12} {r['method']:<17} {r['job']:<14} {r['job_state']:<17} "
+                   f"{r['run_state']:<12} {r['progress']:<18} {mse:>9}  {r['error']}")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["run_state"]] = counts.get(r["run_state"], 0) + 1
+    click.echo(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
 
 
 @main.command("report")

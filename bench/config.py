@@ -118,6 +118,7 @@ class RunConfig:
     subset: int | None = None  # first N training images only
     eval: EvalSettings = field(default_factory=EvalSettings)
     min_steps: int = 0  # epochs raised so tiny datasets still get this many steps
+    world_size: int = 1  # processes training it (torch.distributed); part of the run's identity
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def resolve(dataset: str, method: str, n_train: int, resolution: int, *, seed: i
             batch_size: int | None = None, subset: int | None = None, d: int | None = None,
             precision: str | None = None, heldout: str | None = None,
             train_n: int | None = -1, test_n: int | None = -1,
-            invert_steps: int | None = None) -> RunConfig:
+            invert_steps: int | None = None, world_size: int = 1) -> RunConfig:
     """Fully resolve a run's settings from the method name, profile and overrides."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; Table 1's are: {', '.join(METHODS)}")
@@ -199,9 +200,13 @@ def resolve(dataset: str, method: str, n_train: int, resolution: int, *, seed: i
         test_n = 500 if profile == "cpu" else None
     ev = EvalSettings(train_n=train_n, test_n=test_n, heldout=heldout,
                       heldout_n=300 if profile == "cpu" else None)
+    if world_size > 1 and family != "pca":
+        notes.append(f"{world_size} processes: each rank trains on its own block of images in "
+                     f"batches of about {model.batch_size}/{world_size} (batch-norm statistics "
+                     f"per rank); gradients are averaged across ranks")
     return RunConfig(dataset=dataset, method=method, family=family, model=model, seed=seed,
                      profile=profile, device=device, precision=precision, subset=subset,
-                     eval=ev, min_steps=min_steps, notes=tuple(notes))
+                     eval=ev, min_steps=min_steps, world_size=world_size, notes=tuple(notes))
 
 
 def _field_names(family: str) -> set[str]:

@@ -1,5 +1,9 @@
 """What a model's fit() gets from the harness: device, seed, logging, loss curves,
-checksummed atomic checkpoints, divergence detection and autocast."""
+checksummed atomic checkpoints, divergence detection, autocast and the process group.
+
+Under torch.distributed (``dist``) every rank holds a RunContext; only rank 0 writes the
+log, the curves and the checkpoints, and every decision that leads to a collective (is
+the loss finite? is a checkpoint due?) is taken the same way on every rank."""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import io
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench.distributed import SINGLE, Dist
 from bench.io import atomic_write_bytes, atomic_write_json, sha256_bytes
 
 
@@ -25,18 +31,20 @@ class Diverged(RuntimeError):
 
 class RunContext:
     def __init__(self, path: Path | None, device: str = "cpu", seed: int = 0,
-                 precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 0.0):
+                 precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 0.0,
+                 dist: Dist = SINGLE):
         self.path = Path(path) if path is not None else None
         self.device = torch.device(device)
         self.seed = seed
         self.precision = precision
-        self.quiet = quiet
+        self.dist = dist
+        self.quiet = quiet or not dist.is_main
         self.curves: list[dict[str, Any]] = []
         self.last_finite: float | None = None
         self.ckpt_min_interval_s = ckpt_min_interval_s
         self._last_ckpt = time.monotonic()
         self._log_file = None
-        if self.path is not None:
+        if self.path is not None and dist.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
             self._log_file = open(self.path / "log.txt", "a", encoding="utf-8")  # noqa: SIM115
 
@@ -59,7 +67,7 @@ class RunContext:
         self.curves.append(values)
         self.log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in values.items()))
-        if self.path is not None:
+        if self.path is not None and self.dist.is_main:
             buf = io.StringIO()
             keys = list(dict.fromkeys(k for row in self.curves for k in row))
             w = csv.DictWriter(buf, fieldnames=keys)
@@ -68,7 +76,10 @@ class RunContext:
             atomic_write_bytes(self.path / "curves.csv", buf.getvalue().encode())
 
     def check_finite(self, loss: torch.Tensor | float, step: int) -> float:
+        """The loss as a float (under torch.distributed: its mean over ranks, so that every
+        rank agrees); Diverged if it is not finite."""
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        value = self.dist.mean_scalar(value, self.device)
         if not math.isfinite(value):
             raise Diverged(step, value, self.last_finite)
         self.last_finite = value
@@ -80,20 +91,32 @@ class RunContext:
         return contextlib.nullcontext()
 
     def epoch_generator(self, epoch: int) -> torch.Generator:
-        """The data order of an epoch depends only on (seed, epoch): resume replays it."""
-        return torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        """The data order of an epoch depends only on (seed, epoch) (and the rank, under
+        torch.distributed): resume replays it."""
+        rank_offset = 1_000_003 * self.dist.rank if self.dist.enabled else 0
+        return torch.Generator().manual_seed(self.seed * 100_003 + epoch + rank_offset)
 
     # --- checkpoints ---------------------------------------------------------------------
     @property
     def ckpt_dir(self) -> Path | None:
         return self.path / "ckpt" if self.path is not None else None
 
-    def save_checkpoint(self, state: dict[str, Any], final: bool = False) -> bool:
+    def save_checkpoint(self, state: dict[str, Any] | Callable[[], dict[str, Any]],
+                        final: bool = False) -> bool:
         """Write ckpt/last.pt atomically (the previous one becomes prev.pt). Returns whether it
-        wrote: between the first and the last epoch, at most one per ckpt_min_interval_s."""
+        wrote: between the first and the last epoch, at most one per ckpt_min_interval_s.
+
+        ``state`` may be a function: it is called only when a checkpoint is due, on every
+        rank (it may gather sharded state), and rank 0 writes what it returns."""
         if self.ckpt_dir is None:
             return False
-        if not final and time.monotonic() - self._last_ckpt < self.ckpt_min_interval_s:
+        due = final or time.monotonic() - self._last_ckpt >= self.ckpt_min_interval_s
+        if not self.dist.broadcast_object(due):
+            return False
+        if callable(state):
+            state = state()
+        self._last_ckpt = time.monotonic()
+        if not self.dist.is_main:
             return False
         buf = io.BytesIO()
         torch.save({**state, "rng_cpu": torch.get_rng_state(), "curves": self.curves}, buf)
@@ -107,11 +130,11 @@ class RunContext:
                 side.replace(prev.with_suffix(".pt.sha256"))
         atomic_write_bytes(last, data)
         atomic_write_json(last.with_suffix(".pt.sha256"), {"sha256": sha256_bytes(data)})
-        self._last_ckpt = time.monotonic()
         return True
 
     def load_checkpoint(self) -> dict[str, Any] | None:
-        """The newest checkpoint whose checksum holds, or None; corrupt ones are reported."""
+        """The newest checkpoint whose checksum holds, or None; corrupt ones are reported.
+        Every rank reads the same file (rank 0 wrote it; the run folder is shared)."""
         if self.ckpt_dir is None:
             return None
         for name in ("last.pt", "prev.pt"):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bench.distributed import SINGLE, Dist
 from bench.losses import Lap1, LapSettings, mse_per_image
 from bench.model import Model, to_float
 
@@ -52,12 +53,18 @@ class SplitResult:
 
 
 def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, train: bool,
-            batch: int = 500) -> SplitResult:
-    """Reconstruct the chosen images (train: by training index) and score each one."""
+            batch: int = 500, dist: Dist = SINGLE) -> SplitResult:
+    """Reconstruct the chosen images (train: by training index) and score each one.
+
+    Under torch.distributed each rank measures one contiguous block of ``indices`` and the
+    per-image results are gathered back in order; the example images come from rank 0's
+    block, which starts with the same images as a single-process run."""
     lap1 = Lap1(lap)
+    lo, hi = dist.block(indices.size)
+    mine = indices[lo:hi]
     mses, laps, codes, recons, originals = [], [], [], [], []
-    for start in range(0, indices.size, batch):
-        idx = torch.from_numpy(indices[start:start + batch])
+    for start in range(0, mine.size, batch):
+        idx = torch.from_numpy(mine[start:start + batch])
         x = to_float(torch.as_tensor(np.asarray(images_u8[idx.numpy()])))
         if train:
             x_hat, z = model.reconstruct_train(idx)
@@ -70,8 +77,15 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
         if start == 0:
             originals.append(x[:32])
             recons.append(x_hat[:32])
-    return SplitResult(indices, torch.cat(mses).numpy(), torch.cat(laps).numpy(),
-                       torch.cat(codes), torch.cat(originals), torch.cat(recons))
+    d = getattr(model.settings, "d", 0)
+    def gathered(parts: list[Tensor], *shape: int) -> Tensor:
+        return dist.all_gather_rows(torch.cat(parts) if parts else torch.zeros(0, *shape))
+
+    mse, lap_v = gathered(mses), gathered(laps)
+    z = gathered(codes, codes[0].shape[1] if codes else d)
+    return SplitResult(indices, mse.numpy(), lap_v.numpy(), z,
+                       torch.cat(originals) if originals else torch.zeros(0),
+                       torch.cat(recons) if recons else torch.zeros(0))
 
 
 def spectrum(z: Tensor) -> dict:

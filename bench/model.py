@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from bench.context import RunContext
+from bench.distributed import SINGLE, Dist
 
 
 def to_float(images_u8: Tensor) -> Tensor:
@@ -45,18 +46,32 @@ class TrainData:
     def batch(self, idx: Tensor) -> Tensor:
         return to_float(self.images[idx.to(self.images.device)])
 
-    def epoch_batches(self, batch_size: int, generator: torch.Generator):
+    def epoch_batches(self, batch_size: int, generator: torch.Generator, dist: Dist = SINGLE):
         """Index batches of one epoch in the order ``generator`` draws; a last batch of one
-        image is dropped (batch norm needs two)."""
-        perm = torch.randperm(len(self), generator=generator).to(self.images.device)
-        for start in range(0, len(self), batch_size):
-            idx = perm[start:start + batch_size]
-            if idx.numel() >= 2:
-                yield idx
+        image is dropped (batch norm needs two).
 
-    def chunks(self, size: int):
-        for start in range(0, len(self), size):
-            yield to_float(self.images[start:start + size])
+        Under torch.distributed each rank draws only from its own block of images, in
+        batches of about batch_size / world; every rank takes the same number of steps
+        (collectives must pair up), so a rank with one image fewer has batches one smaller.
+        """
+        if not dist.enabled:
+            perm = torch.randperm(len(self), generator=generator).to(self.images.device)
+            for start in range(0, len(self), batch_size):
+                idx = perm[start:start + batch_size]
+                if idx.numel() >= 2:
+                    yield idx
+            return
+        lo, hi = dist.block(len(self))
+        local_batch = max(1, batch_size // dist.world)
+        steps = -(-dist.max_block(len(self)) // local_batch)
+        perm = lo + torch.randperm(hi - lo, generator=generator)
+        yield from (idx.to(self.images.device) for idx in torch.tensor_split(perm, steps))
+
+    def chunks(self, size: int, lo: int = 0, hi: int | None = None):
+        """Images lo..hi (default: all) as float chunks of at most ``size`` rows."""
+        hi = len(self) if hi is None else hi
+        for start in range(lo, hi, size):
+            yield to_float(self.images[start:min(start + size, hi)])
 
 
 class Model(ABC):

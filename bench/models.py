@@ -23,10 +23,12 @@ FAMILIES: dict[str, type[Model]] = {"pca": PCAModel, "gan": GANModel, "vae": VAE
 CODE_AT_IMPORT = code_version()
 
 
-def build_model(config: RunConfig, shape: tuple[int, int, int]) -> Model:
+def build_model(config: RunConfig, shape: tuple[int, int, int], device: str | None = None) -> Model:
+    """The configured model on ``device`` (default: the config's; under torch.distributed
+    each rank passes its own GPU)."""
     if config.family not in FAMILIES:
         raise ValueError(f"unknown model family {config.family!r}")
-    return FAMILIES[config.family](config.model, shape, config.device)
+    return FAMILIES[config.family](config.model, shape, device or config.device)
 
 
 def load_model(run_dir: Path, device: str = "cpu") -> tuple[Model, RunConfig, dict]:

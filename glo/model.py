@@ -8,6 +8,12 @@ initialisation matters so much. Only the batch's code rows are touched by a step
 each is projected onto the unit ball right after it: z / max(||z||_2, 1). After training,
 batch-norm statistics are recomputed over all codes for the final weights (see
 bench.nets.recalibrate_batchnorm).
+
+Under torch.distributed the code table is sharded with the data: each rank holds the
+codes of its own block of images (``self.codes`` rows lo..hi), the generator is wrapped
+in DistributedDataParallel (only its gradients are all-reduced), and a code's step is
+scaled by 1/world so that it equals the single-process step on the global batch mean.
+The full table is gathered for checkpoints (resumable at any world size) and at the end.
 """
 
 from __future__ import annotations
@@ -37,13 +43,15 @@ class GLOModel(Model):
 
     # --- initial codes -----------------------------------------------------------------
     def initial_codes(self, data: TrainData, run: RunContext) -> Tensor:
+        """Codes of this rank's block of images (all images with one process)."""
         d = self.settings.d
+        lo, hi = run.dist.block(len(data))
         if self.settings.init == "random":
-            z = torch.randn(len(data), d, generator=torch.Generator().manual_seed(run.seed))
+            z = torch.randn(len(data), d, generator=torch.Generator().manual_seed(run.seed))[lo:hi]
         elif self.settings.init == "pca":
             pca = PCAModel(PCASettings(d=d), self.shape)
-            pca.fit(data, RunContext(None, seed=run.seed, quiet=True))
-            z = torch.cat([pca.whitened(c).cpu() for c in data.chunks(4096)])
+            pca.fit(data, RunContext(None, seed=run.seed, quiet=True, dist=run.dist))
+            z = torch.cat([pca.whitened(c).cpu() for c in data.chunks(4096, lo, hi)])
             if z.shape[1] < d:  # fewer components than d (tiny data): pad with zeros
                 z = torch.cat([z, z.new_zeros(z.shape[0], d - z.shape[1])], 1)
         else:
@@ -57,36 +65,44 @@ class GLOModel(Model):
         torch.manual_seed(run.seed)
         dcgan_init(self.generator)
         opt = torch.optim.SGD(self.generator.parameters(), lr=s.lr_g)
+        dist = run.dist
+        lo, hi = dist.block(len(data))
         state = run.load_checkpoint()
         if state is not None:
             self.generator.load_state_dict(state["generator"])
             opt.load_state_dict(state["opt"])
-            self.codes = state["codes"].to(self.device)
+            self.codes = state["codes"][lo:hi].to(self.device)
             start = state["epoch"] + 1
         else:
             self.codes = self.initial_codes(data, run)
             start = 0
+        net = dist.wrap(self.generator)
+        lr_z = s.lr_z / dist.world  # DDP averages G's gradients over ranks; match it for z
         n, step = len(data), start * ((len(data) + s.batch_size - 1) // s.batch_size)
         self.generator.train()
         for epoch in range(start, s.epochs):
             total, count = 0.0, 0
-            for idx in data.epoch_batches(s.batch_size, run.epoch_generator(epoch)):
+            for idx in data.epoch_batches(s.batch_size, run.epoch_generator(epoch), dist):
                 x = data.batch(idx)
-                z = self.codes[idx].clone().requires_grad_(True)
+                rows = idx - lo
+                z = self.codes[rows].clone().requires_grad_(True)
                 with run.autocast():
-                    loss = self.loss_fn(self.generator(z), x).mean()
+                    loss = self.loss_fn(net(z), x).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 total += run.check_finite(loss, step) * idx.numel()
                 count += idx.numel()
                 opt.step()
                 with torch.no_grad():
-                    self.codes[idx] = project_unit_ball(z - s.lr_z * z.grad)
+                    self.codes[rows] = project_unit_ball(z - lr_z * z.grad)
                 step += 1
             run.record(epoch=epoch, loss=total / max(count, 1), step=step)
-            run.save_checkpoint({"generator": self.generator.state_dict(), "opt": opt.state_dict(),
-                                 "codes": self.codes, "epoch": epoch},
-                                final=epoch == s.epochs - 1)
+            run.save_checkpoint(
+                lambda epoch=epoch: {"generator": self.generator.state_dict(),
+                                     "opt": opt.state_dict(), "epoch": epoch,
+                                     "codes": dist.all_gather_rows(self.codes).cpu()},
+                final=epoch == s.epochs - 1)
+        self.codes = dist.all_gather_rows(self.codes)  # every rank: the full table, in order
         recalibrate_batchnorm(self.generator, (self.codes[b:b + s.batch_size]
                                                for b in range(0, n, s.batch_size)
                                                if min(s.batch_size, n - b) >= 2))

@@ -52,6 +52,10 @@ class GANModel(Model):
             opt_d.load_state_dict(state["opt_d"])
             start = state["epoch"] + 1
         n = len(data)
+        # under torch.distributed both nets are DDP-wrapped; D's batch-norm buffers are its
+        # own per rank (broadcasting them between D's forwards would break its backward)
+        generator = run.dist.wrap(self.generator)
+        discriminator = run.dist.wrap_local_buffers(self.discriminator)
         step = start * ((n + s.batch_size - 1) // s.batch_size)
         self.generator.train()
         self.discriminator.train()
@@ -59,20 +63,20 @@ class GANModel(Model):
             gen = run.epoch_generator(epoch)
             sums = {"loss_d": 0.0, "loss_g": 0.0, "d_real": 0.0, "d_fake": 0.0}
             batches = 0
-            for idx in data.epoch_batches(s.batch_size, gen):
+            for idx in data.epoch_batches(s.batch_size, gen, run.dist):
                 real = data.batch(idx)
                 z = torch.randn(idx.numel(), s.d, generator=gen).to(self.device)
                 with run.autocast():
-                    fake = self.generator(z)
-                    d_real = self.discriminator(real).float()
-                    d_fake = self.discriminator(fake.detach()).float()
+                    fake = generator(z)
+                    d_real = discriminator(real).float()
+                    d_fake = discriminator(fake.detach()).float()
                     loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
                               + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
                 with run.autocast():
-                    d_gen = self.discriminator(fake).float()
+                    d_gen = discriminator(fake).float()
                     loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
@@ -88,6 +92,7 @@ class GANModel(Model):
                                  "discriminator": self.discriminator.state_dict(),
                                  "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                                  "epoch": epoch}, final=epoch == s.epochs - 1)
+        run.dist.broadcast_buffers(self.generator)
 
     def decode(self, codes: Tensor) -> Tensor:
         self.generator.eval()

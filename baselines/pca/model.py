@@ -7,6 +7,10 @@ the l x l Gram matrix (Xc Q)^T (Xc Q) whose eigenvectors rotate Q onto the top d
 singular directions. With l = 2d columns and 10 iterations the subspace agrees with the
 exact one to about 1e-4 rad on CelebA (tests/test_pca.py). Peak memory: one chunk (chunk_rows x P float32) plus a few P x l
 float64 matrices; the N x P matrix is never held.
+
+Under torch.distributed each rank streams only its own block of images and the partial
+products (sums, Xc^T Xc Q, the Gram matrix) are summed across ranks with all-reduce; the
+small exact solver runs on every rank alike.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import Tensor
 
 from bench.config import PCASettings
 from bench.context import RunContext
+from bench.distributed import SINGLE, Dist
 from bench.model import Model, TrainData
 
 EXACT_LIMIT = 4096  # exact solver when min(N, P) is at most this
@@ -43,16 +48,24 @@ class PCAFit:
 
 
 Chunks = Callable[[], Iterator[Tensor]]  # yields N_i x P float32 row blocks, same order each call
+Reduce = Callable[[Tensor], Tensor]  # sums a partial product over processes, in place
 
 
-def _moments(chunks: Chunks) -> tuple[Tensor, float, int]:
-    total, sq, n = None, 0.0, 0
+def _local(t: Tensor) -> Tensor:
+    return t
+
+
+def _moments(chunks: Chunks, p: int, reduce: Reduce) -> tuple[Tensor, float, int]:
+    total = torch.zeros(p, dtype=torch.float64)
+    sq_n = torch.zeros(2, dtype=torch.float64)  # sum of squares, count
     for a in chunks():
         a64 = a.double()
-        total = a64.sum(0) if total is None else total + a64.sum(0)
-        sq += float((a64 * a64).sum())
-        n += a.shape[0]
-    assert total is not None, "no data"
+        total += a64.sum(0)
+        sq_n += torch.tensor([float((a64 * a64).sum()), a.shape[0]], dtype=torch.float64)
+    reduce(total)
+    reduce(sq_n)
+    sq, n = float(sq_n[0]), int(sq_n[1])
+    assert n > 0, "no data"
     mean = total / n
     return mean, (sq - n * float(mean @ mean)) / max(n - 1, 1), n
 
@@ -76,9 +89,13 @@ def fit_exact(x: Tensor, d: int) -> PCAFit:
 
 
 def fit_streaming(chunks: Chunks, d: int, oversample: int = 256, power_iters: int = 10,
-                  seed: int = 0) -> PCAFit:
-    mean, total, n = _moments(chunks)
-    p = mean.shape[0]
+                  seed: int = 0, p: int | None = None, reduce: Reduce = _local) -> PCAFit:
+    """``chunks`` may cover only this process's rows; ``reduce`` then sums the partial
+    products over processes (``p``, the number of pixels, is needed where a process has
+    no rows to look at)."""
+    if p is None:
+        p = next(iter(chunks())).shape[1]
+    mean, total, n = _moments(chunks, p, reduce)
     l_dim = min(d + oversample, p, n)
     gen = torch.Generator().manual_seed(seed)
     q = torch.linalg.qr(torch.randn(p, l_dim, generator=gen, dtype=torch.float64))[0]
@@ -89,19 +106,19 @@ def fit_streaming(chunks: Chunks, d: int, oversample: int = 256, power_iters: in
         for a in chunks():
             ac = a - mean32
             y += (ac.T @ (ac @ q32)).double()
-        q = torch.linalg.qr(y)[0]
+        q = torch.linalg.qr(reduce(y))[0]
     gram = torch.zeros(l_dim, l_dim, dtype=torch.float64)
     q32 = q.float()
     for a in chunks():
         b = ((a - mean32) @ q32).double()
         gram += b.T @ b
-    evals, u = torch.linalg.eigh(gram)
+    evals, u = torch.linalg.eigh(reduce(gram))
     evals, u = evals.flip(0)[:d].clamp_min(0), u.flip(1)[:, :d]
     comps = (q @ u).float()
     return PCAFit(mean32, comps, evals.sqrt().float(), total, n, "streaming")
 
 
-def fit_pca(data: TrainData, s: PCASettings, seed: int = 0) -> PCAFit:
+def fit_pca(data: TrainData, s: PCASettings, seed: int = 0, dist: Dist = SINGLE) -> PCAFit:
     n = len(data)
     p = int(torch.tensor(data.shape).prod())
     d = min(s.d, n - 1, p)
@@ -110,11 +127,14 @@ def fit_pca(data: TrainData, s: PCASettings, seed: int = 0) -> PCAFit:
         x = torch.cat([c.flatten(1).cpu() for c in data.chunks(s.chunk_rows)])
         return fit_exact(x, d)
 
+    lo, hi = dist.block(n)
+
     def chunks() -> Iterator[Tensor]:
-        for c in data.chunks(s.chunk_rows):
+        for c in data.chunks(s.chunk_rows, lo, hi):
             yield c.flatten(1).cpu()
 
-    return fit_streaming(chunks, d, s.oversample or d, s.power_iters, seed)
+    return fit_streaming(chunks, d, s.oversample or d, s.power_iters, seed, p=p,
+                         reduce=dist.all_reduce_sum)
 
 
 class PCAModel(Model):
@@ -122,7 +142,7 @@ class PCAModel(Model):
 
     def fit(self, data: TrainData, run: RunContext) -> None:
         self.train_data = data
-        self.pca = fit_pca(data, self.settings, run.seed)
+        self.pca = fit_pca(data, self.settings, run.seed, run.dist)
         run.log(f"PCA: {self.pca.components.shape[1]} components ({self.pca.solver} solver), "
                 f"explained variance {self.pca.explained_ratio:.4f}")
         run.record(epoch=0, explained_variance=self.pca.explained_ratio)

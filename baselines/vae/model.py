@@ -59,6 +59,7 @@ class VAEModel(Model):
             opt.load_state_dict(state["opt"])
             start = state["epoch"] + 1
         n = len(data)
+        encoder, decoder = run.dist.wrap(self.encoder), run.dist.wrap(self.decoder)
         pixels = float(torch.tensor(self.shape).prod())
         step = start * ((n + s.batch_size - 1) // s.batch_size)
         self.encoder.train()
@@ -67,13 +68,13 @@ class VAEModel(Model):
             gen = run.epoch_generator(epoch)
             sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
             batches = 0
-            for idx in data.epoch_batches(s.batch_size, gen):
+            for idx in data.epoch_batches(s.batch_size, gen, run.dist):
                 x = data.batch(idx)
                 eps = torch.randn(idx.numel(), s.d, generator=gen).to(self.device)
                 with run.autocast():
-                    mu, logvar = self.encoder(x)
+                    mu, logvar = encoder(x)
                     z = mu + eps * (0.5 * logvar.float()).exp()
-                    recon = self.loss_fn(self.decoder(z), x)
+                    recon = self.loss_fn(decoder(z), x)
                 kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).sum(1)
                 loss = (recon * pixels + s.kl_weight * kl).mean()
                 opt.zero_grad(set_to_none=True)
@@ -88,6 +89,8 @@ class VAEModel(Model):
             run.save_checkpoint({"encoder": self.encoder.state_dict(),
                                  "decoder": self.decoder.state_dict(), "opt": opt.state_dict(),
                                  "epoch": epoch}, final=epoch == s.epochs - 1)
+        run.dist.broadcast_buffers(self.encoder)
+        run.dist.broadcast_buffers(self.decoder)
 
     def encode(self, x: Tensor) -> Tensor:
         self.encoder.eval()
