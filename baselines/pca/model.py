@@ -5,8 +5,9 @@ pass 1 computes the mean and total variance; each power iteration is one pass ov
 chunks accumulating Xc^T (Xc Q) (P x l, float64) followed by a QR; a last pass builds
 the l x l Gram matrix (Xc Q)^T (Xc Q) whose eigenvectors rotate Q onto the top d
 singular directions. With l = 2d columns and 10 iterations the subspace agrees with the
-exact one to about 1e-4 rad on CelebA (tests/test_pca.py). Peak memory: one chunk (chunk_rows x P float32) plus a few P x l
-float64 matrices; the N x P matrix is never held.
+exact one to about 1e-4 rad on CelebA (tests/test_pca.py). Peak memory: one chunk
+(chunk_rows x P float32; never a centred copy of it) plus three P x l float32 matrices
+(Q, Y, the QR's workspace); the N x P matrix is never held.
 
 Under torch.distributed each rank streams only its own block of images and the partial
 products (sums, Xc^T Xc Q, the Gram matrix) are summed across ranks with all-reduce; the
@@ -98,23 +99,27 @@ def fit_streaming(chunks: Chunks, d: int, oversample: int = 256, power_iters: in
     mean, total, n = _moments(chunks, p, reduce)
     l_dim = min(d + oversample, p, n)
     gen = torch.Generator().manual_seed(seed)
-    q = torch.linalg.qr(torch.randn(p, l_dim, generator=gen, dtype=torch.float64))[0]
+    q = torch.linalg.qr(torch.randn(p, l_dim, generator=gen, dtype=torch.float64))[0].float()
     mean32 = mean.float()
     for _ in range(power_iters):
-        y = torch.zeros(p, l_dim, dtype=torch.float64)
-        q32 = q.float()
+        # Y = Xc^T Xc Q without a centred copy of any chunk:
+        # B = A Q - 1 (m Q);  Y += A^T B - m^T (1^T B)
+        y = torch.zeros(p, l_dim)
+        mq = mean32 @ q
         for a in chunks():
-            ac = a - mean32
-            y += (ac.T @ (ac @ q32)).double()
+            b = a @ q - mq
+            y.addmm_(a.T, b)
+            y.sub_(torch.outer(mean32, b.sum(0)))
         q = torch.linalg.qr(reduce(y))[0]
+        del y
     gram = torch.zeros(l_dim, l_dim, dtype=torch.float64)
-    q32 = q.float()
+    mq = mean32 @ q
     for a in chunks():
-        b = ((a - mean32) @ q32).double()
+        b = (a @ q - mq).double()
         gram += b.T @ b
     evals, u = torch.linalg.eigh(reduce(gram))
     evals, u = evals.flip(0)[:d].clamp_min(0), u.flip(1)[:, :d]
-    comps = (q @ u).float()
+    comps = (q.double() @ u).float()
     return PCAFit(mean32, comps, evals.sqrt().float(), total, n, "streaming")
 
 
