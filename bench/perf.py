@@ -6,6 +6,8 @@ straightforward implementation a researcher would write, printing the ratio.
   lap1       Lap1 fwd + bwd with a separable blur vs one 5x5 depthwise conv (and vs MSE)
 3 inversion  batched inversion with restarts vs one image at a time, same steps
 4 pca        streaming PCA vs scikit-learn PCA (randomized): time, peak memory, explained variance
+6 gpu        GLO / VAE / DCGAN training images/s, fp32 vs bf16 + channels_last, and the
+             fraction of bf16 peak (bench/perf_gpu.py)
 """
 
 from __future__ import annotations
@@ -234,14 +236,25 @@ def bench_pca(data_root: Path, cache_dir: Path | None, dataset: str = "celeba128
             "ok": ev_gap <= 0.01 and mem_ratio <= 0.25}
 
 
-BENCHMARKS = ("data", "glo-step", "glo-step-32", "lap1", "lap1-64", "inversion", "pca")
+BENCHMARKS = ("data", "glo-step", "glo-step-32", "lap1", "lap1-64", "inversion", "pca", "gpu")
+
+
+def _bench_gpu(log) -> dict:
+    from bench.perf_gpu import bench_gpu
+
+    if torch.cuda.is_available():
+        return bench_gpu("cuda", log=log)
+    log("gpu: no CUDA device here; running the same code small on the CPU (correctness, "
+        "not a GPU number)")
+    return bench_gpu("cpu", resolutions=(32,), batch=32, n_images=32 * 8, log=log)
 
 
 def run_all(which: list[str], data_root: Path, cache_dir: Path | None, log=print) -> list[dict]:
     benches = {"data": lambda: bench_data(data_root, cache_dir),
                "glo-step": lambda: bench_glo_step(ngf=64), "glo-step-32": bench_glo_step,
                "lap1": bench_lap1, "lap1-64": lambda: bench_lap1(64, 256),
-               "inversion": bench_inversion, "pca": lambda: bench_pca(data_root, cache_dir)}
+               "inversion": bench_inversion, "pca": lambda: bench_pca(data_root, cache_dir),
+               "gpu": lambda: _bench_gpu(log)}
     assert set(benches) == set(BENCHMARKS)
     results = []
     for name in which:

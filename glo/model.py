@@ -27,7 +27,7 @@ from bench.context import RunContext
 from bench.inversion import invert, project_unit_ball
 from bench.losses import ReconLoss
 from bench.model import Model, TrainData
-from bench.nets import Generator, dcgan_init, recalibrate_batchnorm
+from bench.nets import Generator, dcgan_init, place, recalibrate_batchnorm
 
 
 class GLOModel(Model):
@@ -36,7 +36,7 @@ class GLOModel(Model):
     def __init__(self, settings: GLOSettings, shape, device: str = "cpu") -> None:
         super().__init__(settings, shape, device)
         c, h, _ = shape
-        self.generator = Generator(settings.d, c, h, settings.ngf).to(self.device)
+        self.generator = place(Generator(settings.d, c, h, settings.ngf), self.device)
         self.loss_fn = ReconLoss(settings.loss).to(self.device)
         self.codes = torch.zeros(0, settings.d, device=self.device)
         self._gauss: tuple[Tensor, Tensor] | None = None

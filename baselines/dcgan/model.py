@@ -17,7 +17,7 @@ from bench.context import RunContext
 from bench.inversion import invert, project_ball
 from bench.losses import ReconLoss
 from bench.model import Model, TrainData
-from bench.nets import Discriminator, Generator, dcgan_init
+from bench.nets import Discriminator, Generator, dcgan_init, place
 
 PRIOR_MASS = 0.999
 
@@ -28,8 +28,8 @@ class GANModel(Model):
     def __init__(self, settings: GANSettings, shape, device: str = "cpu") -> None:
         super().__init__(settings, shape, device)
         c, h, _ = shape
-        self.generator = Generator(settings.d, c, h, settings.ngf).to(self.device)
-        self.discriminator = Discriminator(c, h, settings.ndf).to(self.device)
+        self.generator = place(Generator(settings.d, c, h, settings.ngf), self.device)
+        self.discriminator = place(Discriminator(c, h, settings.ndf), self.device)
         self.loss_fn = ReconLoss(settings.loss).to(self.device)
         self.radius = float(chi.ppf(PRIOR_MASS, settings.d))
         self._latents: Tensor | None = None

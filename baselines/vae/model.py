@@ -14,7 +14,7 @@ from bench.config import VAESettings
 from bench.context import RunContext
 from bench.losses import ReconLoss
 from bench.model import Model, TrainData
-from bench.nets import DiscriminatorBody, Generator, dcgan_init
+from bench.nets import DiscriminatorBody, Generator, dcgan_init, place
 
 
 class Encoder(nn.Module):
@@ -37,8 +37,8 @@ class VAEModel(Model):
     def __init__(self, settings: VAESettings, shape, device: str = "cpu") -> None:
         super().__init__(settings, shape, device)
         c, h, _ = shape
-        self.encoder = Encoder(c, h, settings.d, settings.ndf).to(self.device)
-        self.decoder = Generator(settings.d, c, h, settings.ngf).to(self.device)
+        self.encoder = place(Encoder(c, h, settings.d, settings.ndf), self.device)
+        self.decoder = place(Generator(settings.d, c, h, settings.ngf), self.device)
         self.loss_fn = ReconLoss(settings.loss).to(self.device)
 
     def parameters(self):
