@@ -77,12 +77,11 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
         if start == 0:
             originals.append(x[:32])
             recons.append(x_hat[:32])
-    d = getattr(model.settings, "d", 0)
-    def gathered(parts: list[Tensor], *shape: int) -> Tensor:
-        return dist.all_gather_rows(torch.cat(parts) if parts else torch.zeros(0, *shape))
-
-    mse, lap_v = gathered(mses), gathered(laps)
-    z = gathered(codes, codes[0].shape[1] if codes else d)
+    # a rank with no images (fewer images than ranks) still joins the gathers, with 0 rows
+    width = codes[0].shape[1] if codes else getattr(model.settings, "d", 0)
+    mse = dist.all_gather_rows(torch.cat(mses) if mses else torch.zeros(0))
+    lap_v = dist.all_gather_rows(torch.cat(laps) if laps else torch.zeros(0))
+    z = dist.all_gather_rows(torch.cat(codes) if codes else torch.zeros(0, width))
     return SplitResult(indices, mse.numpy(), lap_v.numpy(), z,
                        torch.cat(originals) if originals else torch.zeros(0),
                        torch.cat(recons) if recons else torch.zeros(0))

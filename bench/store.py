@@ -121,7 +121,8 @@ def runs_table(root: Path):
         m = info["metrics"]
         rows.append({
             "dataset": cfg.get("dataset"), "method": cfg.get("method"), "seed": cfg.get("seed"),
-            "profile": cfg.get("profile"), "state": info["status"].get("state", "unknown"),
+            "profile": cfg.get("profile"), "procs": cfg.get("world_size", 1),
+            "state": info["status"].get("state", "unknown"),
             "train_mse": m.get("train", {}).get("mse"), "test_mse": m.get("test", {}).get("mse"),
             "train_lap1": m.get("train", {}).get("lap1"),
             "fit_s": m.get("timing", {}).get("fit_s"), "run": run.path.name,
