@@ -107,3 +107,18 @@ def test_slurm_launcher_without_slurm_is_one_clear_line(tmp_path):
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: --launcher slurm: no `sbatch`/`srun`")
+
+
+def test_local_launcher_runs_a_two_process_job_as_one_torch_distributed_group(tmp_path):
+    out = tmp_path / "runs"
+    r = subprocess.run([sys.executable, "-m", "bench", "run", "--dataset", "lfw25", "--model",
+                        "glo-mse-random", "--epochs", "20", "--launcher", "local",
+                        "--gpus-per-job", "2", "--out", str(out), "--cache-dir",
+                        str(tmp_path / "cache")],
+                       env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run,) = out.glob("lfw25/glo-mse-random-*")
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["environment"]["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert json.loads((run / "status.json").read_text())["state"] == "complete"
+    assert _status(out)["glo-mse-random"]["job_state"] == "COMPLETED"
