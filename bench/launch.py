@@ -23,7 +23,7 @@ import submitit
 
 from bench.errors import BenchError
 from bench.io import atomic_write_json
-from bench.store import RunDir, load_run
+from bench.store import RunDir, load_run, pid_alive
 
 JOBS_DIR = "_jobs"
 
@@ -223,15 +223,7 @@ def job_state(rec: JobRecord) -> str:
 def _run_alive(run_dir: Path) -> bool:
     status = RunDir(run_dir).status()
     pid = status.get("pid")
-    if status.get("state") != "running" or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return status.get("state") == "running" and isinstance(pid, int) and pid_alive(pid)
 
 
 def status_rows(out: Path, dataset: str | None = None) -> list[dict[str, Any]]:

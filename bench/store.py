@@ -28,7 +28,8 @@ from bench.io import atomic_write_json
 STATES = ("running", "complete", "failed", "diverged")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,7 +75,7 @@ class RunDir:
             except FileExistsError:
                 holder = self.lock_path.read_text().strip() if self.lock_path.exists() else ""
                 pid_s, _, host = holder.partition("@")
-                alive = pid_s.isdigit() and host == socket.gethostname() and _pid_alive(int(pid_s))
+                alive = pid_s.isdigit() and host == socket.gethostname() and pid_alive(int(pid_s))
                 if alive or (host and host != socket.gethostname()):
                     raise RunLockedError(
                         f"{self.path} is in use by process {holder} ({self.lock_path}); wait for "
