@@ -203,7 +203,7 @@ def _launch(dataset: str, methods: list[str], cs, run_kwargs: dict, force: bool,
     per configuration not complete in the store."""
     from bench.launch import submit
     from bench.launch import wait as wait_for
-    from bench.runner import plan_run
+    from bench.runner import load_run_data, plan_run
 
     def echo(m: str) -> None:
         click.echo(m, err=True)
@@ -212,7 +212,10 @@ def _launch(dataset: str, methods: list[str], cs, run_kwargs: dict, force: bool,
                   "data_root": Path(run_kwargs["data_root"]).resolve(),
                   "cache_dir": None if run_kwargs["cache_dir"] is None
                   else Path(run_kwargs["cache_dir"]).resolve()}
-    planned = {m: plan_run(dataset, m, world_size=cs.gpus_per_job, log=echo, **run_kwargs).run
+    load_keys = ("data_root", "cache_dir", "heldout", "skip_corrupt")
+    data = load_run_data(dataset, log=echo, **{k: run_kwargs[k] for k in load_keys})
+    plan_kwargs = {k: v for k, v in run_kwargs.items() if k not in load_keys or k == "heldout"}
+    planned = {m: plan_run(data, m, world_size=cs.gpus_per_job, **plan_kwargs).run
                for m in methods}
     job_kwargs = {**run_kwargs, "force": force, "quiet": quiet, "ckpt_interval_s": ckpt_interval}
     records = submit(dataset, methods, cs, job_kwargs, planned, force=force, log=click.echo)

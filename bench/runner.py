@@ -65,27 +65,33 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 
 @dataclass
-class Plan:
-    """A configuration resolved against its data: what would run, and where it is stored."""
+class RunData:
+    """A dataset's splits as the runs see them (decoded once into the cache, checksummed)."""
 
+    name: str  # as asked for (a registry name or folder:PATH[@RES])
     dataset: Any
     train: CachedSplit
     test: CachedSplit
     held: CachedSplit | None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.train.fingerprint + ("" if self.held is None else "+" + self.held.fingerprint)
+
+
+@dataclass
+class Plan:
+    """A configuration resolved against its data: what would run, and where it is stored."""
+
+    data: RunData
     config: RunConfig
-    fingerprint: str
     code: dict
     run: RunDir
 
 
-def plan_run(dataset_name: str, method: str, *, data_root: Path, cache_dir: Path | None,
-             out: Path, seed: int = 0, device: str = "cpu", profile: str | None = None,
-             epochs: int | None = None, batch_size: int | None = None,
-             subset: int | None = None, precision: str | None = None,
-             heldout: str | None = None, skip_corrupt: bool = False,
-             eval_train_n: int | None = -1, eval_test_n: int | None = -1,
-             invert_steps: int | None = None, world_size: int = 1, log=print) -> Plan:
-    """Load the data (decoding it into the cache once), resolve the config, name the run."""
+def load_run_data(dataset_name: str, *, data_root: Path, cache_dir: Path | None,
+                  heldout: str | None = None, skip_corrupt: bool = False, log=print) -> RunData:
+    """Load the splits (decoding them into the cache the first time)."""
     dataset = get_dataset(dataset_name)
     train = load_split(dataset, "train", data_root, cache_dir, skip_corrupt=skip_corrupt, log=log)
     test = load_split(dataset, eval_split_name(dataset.splits), data_root, cache_dir,
@@ -98,15 +104,24 @@ def plan_run(dataset_name: str, method: str, *, data_root: Path, cache_dir: Path
                              f"{dataset_name} is {dataset.channels}x{dataset.resolution}px")
         held = load_split(hds, eval_split_name(hds.splits), data_root, cache_dir,
                           skip_corrupt=skip_corrupt, log=log)
-    config = resolve(dataset_name, method, train.images.shape[0], dataset.resolution, seed=seed,
-                     profile=profile, device=device, epochs=epochs, batch_size=batch_size,
-                     subset=subset, precision=precision, heldout=heldout,
+    return RunData(dataset_name, dataset, train, test, held)
+
+
+def plan_run(data: RunData, method: str, *, out: Path, seed: int = 0, device: str = "cpu",
+             profile: str | None = None, epochs: int | None = None,
+             batch_size: int | None = None, subset: int | None = None,
+             precision: str | None = None, heldout: str | None = None,
+             eval_train_n: int | None = -1, eval_test_n: int | None = -1,
+             invert_steps: int | None = None, world_size: int = 1) -> Plan:
+    """Resolve the config of ``method`` on ``data`` and name its run folder."""
+    config = resolve(data.name, method, data.train.images.shape[0], data.dataset.resolution,
+                     seed=seed, profile=profile, device=device, epochs=epochs,
+                     batch_size=batch_size, subset=subset, precision=precision, heldout=heldout,
                      train_n=eval_train_n, test_n=eval_test_n, invert_steps=invert_steps,
                      world_size=world_size)
-    fingerprint = train.fingerprint + ("" if held is None else "+" + held.fingerprint)
     code = CODE_AT_IMPORT
-    run = run_dir(out, dataset_name, method, run_id(config, fingerprint, code))
-    return Plan(dataset, train, test, held, config, fingerprint, code, run)
+    run = run_dir(out, data.name, method, run_id(config, data.fingerprint, code))
+    return Plan(data, config, code, run)
 
 
 def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Path | None,
@@ -123,12 +138,12 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
     if not dist.is_main:
         log = _silent
         dist.barrier()  # rank 0 decodes into the cache first; the others then read it
-    plan = plan_run(dataset_name, method, data_root=data_root, cache_dir=cache_dir, out=out,
-                    seed=seed, device=device, profile=profile, epochs=epochs,
-                    batch_size=batch_size, subset=subset, precision=precision, heldout=heldout,
-                    skip_corrupt=skip_corrupt, eval_train_n=eval_train_n,
-                    eval_test_n=eval_test_n, invert_steps=invert_steps, world_size=dist.world,
-                    log=log)
+    data = load_run_data(dataset_name, data_root=data_root, cache_dir=cache_dir,
+                         heldout=heldout, skip_corrupt=skip_corrupt, log=log)
+    plan = plan_run(data, method, out=out, seed=seed, device=device, profile=profile,
+                    epochs=epochs, batch_size=batch_size, subset=subset, precision=precision,
+                    heldout=heldout, eval_train_n=eval_train_n, eval_test_n=eval_test_n,
+                    invert_steps=invert_steps, world_size=dist.world)
     if dist.is_main:
         dist.barrier()
     config, run = plan.config, plan.run
@@ -152,8 +167,8 @@ def run_method(dataset_name: str, method: str, *, data_root: Path, cache_dir: Pa
             for p in (run.path / "ckpt").glob("*"):
                 p.unlink()
         dist.barrier()  # the others read checkpoints only once rank 0 has cleaned up
-        return _execute(config, run, ctx, plan.dataset, plan.train, plan.test, plan.held,
-                        plan.fingerprint, plan.code)
+        return _execute(config, run, ctx, data.dataset, data.train, data.test, data.held,
+                        data.fingerprint, plan.code)
     except OSError as e:  # unwritable or full --out, wherever in the run it struck
         with contextlib.suppress(OSError):
             if not run.is_complete():
