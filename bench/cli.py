@@ -1,4 +1,13 @@
-"""The `bench` command line: data list/prepare/verify, run, runs (and report)."""
+"""The `bench` command line.
+
+bench data list|prepare|verify   datasets: where found, decode into the cache, check it
+bench run                        train, evaluate and store Table-1 methods (here or as jobs)
+bench status                     submitted jobs: scheduler state, run state, progress
+bench runs                       the run store as a table
+bench report                     Table 1, Figure 1 and the grids beside the paper's numbers
+bench regress                    the CI regression check against the committed reference
+bench perf                       speed benchmarks, each side by side with the plain way
+"""
 
 from __future__ import annotations
 
@@ -125,9 +134,14 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--subset", type=int, default=None, help="Use the first N training images.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None)
 @click.option("--heldout", default=None, help="Also reconstruct this dataset's test split (e.g. lfw64).")
-@click.option("--eval-train-n", type=int, default=-1, help="Training images measured (-1: profile default, 0: all).")
-@click.option("--eval-test-n", type=int, default=-1, help="Test images measured (-1: profile default, 0: all).")
+@click.option("--eval-train-n", type=click.IntRange(min=0), default=None,
+              help="Training images measured (default: the profile's; 0: all).")
+@click.option("--eval-test-n", type=click.IntRange(min=0), default=None,
+              help="Test images measured (default: the profile's; 0: all).")
 @click.option("--invert-steps", type=int, default=None, help="Inversion steps (GAN, GLO held-out).")
+@click.option("--plateau", type=click.FloatRange(min=0), default=None,
+              help="GLO/VAE: stop once the epoch loss improves by less than this fraction "
+                   "(e.g. 0.01) two epochs in a row; --epochs is then the most it trains.")
 @click.option("--ckpt-interval", type=float, default=0.0, show_default=True,
               help="Seconds between checkpoints (0: every epoch); the last epoch always saves.")
 @click.option("--force", is_flag=True, help="Redo a complete run.")
@@ -147,90 +161,104 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
               help="Wait for the jobs (default: wait with local, return at once with slurm).")
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
             batch_size, subset, precision, heldout, eval_train_n, eval_test_n, invert_steps,
-            ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
+            plateau, ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
             time_limit, cpus_per_task, mem_gb, wait) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
-    from bench.runner import run_method
+    from bench.spec import ClusterSettings, Overrides, RunSpec
 
-    chosen = list(TABLE1_METHODS) if run_all else list(methods)
+    chosen = tuple(TABLE1_METHODS) if run_all else tuple(methods)
     if not chosen:
         raise BenchError("say which: --model METHOD (repeatable) or --all")
-    run_kwargs = dict(data_root=_root(data_root), cache_dir=cache_dir, out=out, seed=seed,
-                      device=device, profile=profile, epochs=epochs, batch_size=batch_size,
-                      subset=subset, precision=precision, heldout=heldout,
-                      skip_corrupt=skip_corrupt, eval_train_n=None if eval_train_n == 0 else eval_train_n,
-                      eval_test_n=None if eval_test_n == 0 else eval_test_n,
-                      invert_steps=invert_steps)
+    cluster = None
     if launcher != "none":
-        from bench.launch import ClusterSettings, parse_minutes
+        from bench.launch import parse_minutes
 
-        cs = ClusterSettings(launcher, partition, gpus_per_job, parse_minutes(time_limit),
-                             cpus_per_task, mem_gb)
-        _launch(dataset, chosen, cs, run_kwargs, force, quiet, ckpt_interval,
-                wait if wait is not None else launcher == "local")
+        cluster = ClusterSettings(launcher, partition, gpus_per_job, parse_minutes(time_limit),
+                                  cpus_per_task, mem_gb)
+    spec = RunSpec(dataset=dataset, methods=chosen, data_root=_root(data_root), cache_dir=cache_dir,
+                   out=out, seed=seed, device=device, profile=profile, precision=precision,
+                   overrides=Overrides(epochs=epochs, batch_size=batch_size, subset=subset,
+                                       invert_steps=invert_steps, plateau=plateau),
+                   eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
+                   skip_corrupt=skip_corrupt, force=force, quiet=quiet,
+                   ckpt_interval_s=ckpt_interval, cluster=cluster)
+    if cluster is not None:
+        _launch(spec, wait if wait is not None else launcher == "local")
         return
-    dist = Dist.from_env(device)  # torchrun / a multi-task submitit job: one rank of several
+    _run_here(spec, run_all)
+
+
+def _run_here(spec, run_all: bool) -> None:
+    """Every method of the spec in this process (one rank of several under torchrun)."""
+    from bench.plan import load_run_data
+    from bench.runner import run_method
+
+    dist = Dist.from_env(spec.device)  # torchrun / a multi-task submitit job: one rank of several
+    log = click.echo if dist.is_main else (lambda _m: None)
     results = []
     try:
-        for method in chosen:
-            res = run_method(dataset, method, force=force, quiet=quiet,
-                             ckpt_interval_s=ckpt_interval, dist=dist, **run_kwargs)
+        if not dist.is_main:
+            dist.barrier()  # rank 0 decodes into the cache first; the others then read it
+        data = load_run_data(spec, log=log)
+        if dist.is_main:
+            dist.barrier()
+        for method in spec.methods:
+            res = run_method(spec, method, data=data, dist=dist, log=log)
             results.append(res)
+            if dist.is_main and len(spec.methods) > 1:
+                click.echo(_result_line(res))
     finally:
         dist.close()
     if not dist.is_main:
         return
-    click.echo("")
-    click.echo(f"{'method':<17} {'state':<9} {'train MSE':>10} {'test MSE':>10}  run")
-    for r in results:
-        tr = r.metrics.get("train", {}).get("mse")
-        te = r.metrics.get("test", {}).get("mse")
-        fmt = lambda v: f"{v:>10.5f}" if isinstance(v, float) else f"{'-':>10}"  # noqa: E731
-        click.echo(f"{r.method:<17} {r.state:<9} {fmt(tr)} {fmt(te)}  {r.path}")
     if any(r.state == "diverged" for r in results):
         click.echo("some runs diverged: see their status.json", err=True)
     if run_all:
         from bench.report import terminal_table
 
-        click.echo(f"\nTable 1 on {dataset} (train MSE, [-1, 1] pixels; `bench report` writes the "
-                   f"full report):")
-        click.echo(terminal_table(dataset, out))
+        click.echo(f"\nTable 1 on {spec.dataset} (train MSE, [-1, 1] pixels; `bench report` "
+                   f"writes the full report):")
+        click.echo(terminal_table(spec.dataset, spec.out))
+    elif len(results) == 1:
+        click.echo(_result_line(results[0]))
 
 
-def _launch(dataset: str, methods: list[str], cs, run_kwargs: dict, force: bool, quiet: bool,
-            ckpt_interval: float, wait: bool) -> None:
+def _result_line(r) -> str:
+    """One line per finished configuration: state, train and test MSE, where it is stored."""
+    def fmt(v) -> str:
+        return f"{v:.5f}" if isinstance(v, float) else "-"
+
+    m = r.metrics
+    took = m.get("timing", {}).get("total_s")
+    return (f"{r.method:<17} {r.state:<9} train MSE {fmt(m.get('train', {}).get('mse')):>8}  "
+            f"test MSE {fmt(m.get('test', {}).get('mse')):>8}  "
+            f"{'' if took is None else f'{took:.0f}s  '}{r.path}")
+
+
+def _launch(spec, wait: bool) -> None:
     """Plan every configuration here (data decoded once, run ids known), then submit one job
     per configuration not complete in the store."""
     from bench.launch import submit
     from bench.launch import wait as wait_for
-    from bench.runner import load_run_data, plan_run
+    from bench.plan import load_run_data, plan_run
 
-    def echo(m: str) -> None:
-        click.echo(m, err=True)
-
-    run_kwargs = {**run_kwargs, "out": Path(run_kwargs["out"]).resolve(),
-                  "data_root": Path(run_kwargs["data_root"]).resolve(),
-                  "cache_dir": None if run_kwargs["cache_dir"] is None
-                  else Path(run_kwargs["cache_dir"]).resolve()}
-    load_keys = ("data_root", "cache_dir", "heldout", "skip_corrupt")
-    data = load_run_data(dataset, log=echo, **{k: run_kwargs[k] for k in load_keys})
-    plan_kwargs = {k: v for k, v in run_kwargs.items() if k not in load_keys or k == "heldout"}
-    planned = {m: plan_run(data, m, world_size=cs.gpus_per_job, **plan_kwargs).run
-               for m in methods}
-    job_kwargs = {**run_kwargs, "force": force, "quiet": quiet, "ckpt_interval_s": ckpt_interval}
-    records = submit(dataset, methods, cs, job_kwargs, planned, force=force, log=click.echo)
+    spec = spec.absolute()
+    data = load_run_data(spec, log=lambda m: click.echo(m, err=True))
+    planned = {m: plan_run(data, spec, m, world_size=spec.cluster.gpus_per_job).run
+               for m in spec.methods}
+    records = submit(spec, planned, log=click.echo)
     if not records:
         click.echo("nothing to submit: every configuration is complete (use --force to redo)")
         return
     if not wait:
         click.echo(f"submitted {len(records)} job(s); follow them with `bench status --runs "
-                   f"{run_kwargs['out']}`, then `bench report --runs {run_kwargs['out']}`")
+                   f"{spec.out}`, then `bench report --runs {spec.out}`")
         return
     results = wait_for(records, log=click.echo)
     failed = [r for r in results if r["state"] == "failed"]
     if failed:
         raise BenchError(f"{len(failed)} job(s) failed ({', '.join(r['method'] for r in failed)}): "
-                         f"see `bench status --runs {run_kwargs['out']}`; run the same command "
+                         f"see `bench status --runs {spec.out}`; run the same command "
                          f"again to re-submit them (they resume from their checkpoints)")
 
 

@@ -7,16 +7,12 @@ exactly when nothing that could change its numbers has changed.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import math
-import subprocess
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from bench.losses import LapSettings, LossSpec
+from bench.spec import RunSpec
 
 # Table 1's rows, in the paper's order: method -> (model family, settings that differ).
 METHODS: dict[str, tuple[str, dict[str, str]]] = {
@@ -31,6 +27,7 @@ METHODS: dict[str, tuple[str, dict[str, str]]] = {
     "glo-lap1-pca": ("glo", {"loss": "lap1", "init": "pca"}),
 }
 TABLE1_METHODS: tuple[str, ...] = tuple(METHODS)
+ALL = 0  # an eval count meaning: every image of the split
 PROFILES = ("cpu", "paper")
 
 
@@ -60,6 +57,8 @@ class GLOSettings:
     batch_size: int = 128
     lr_g: float = 1.0  # SGD, generator (paper)
     lr_z: float = 10.0  # SGD, codes (paper)
+    plateau: float = 0.0  # > 0: stop early once the epoch loss improves by less (relative)
+    patience: int = 2  # ... this many epochs in a row (bench.trainer.StopRule)
     loss: LossSpec = LossSpec("lap1")
     init: str = "pca"  # random | pca
     ngf: int = 64
@@ -87,6 +86,8 @@ class VAESettings:
     lr: float = 1e-3  # Adam
     loss: LossSpec = LossSpec("mse")
     kl_weight: float = 1.0  # per image: loss_mean * C*H*W + kl_weight * KL
+    plateau: float = 0.0  # as GLOSettings.plateau
+    patience: int = 2
     ngf: int = 64
     ndf: int = 64
 
@@ -97,10 +98,10 @@ ModelSettings = PCASettings | GLOSettings | GANSettings | VAESettings
 
 @dataclass(frozen=True)
 class EvalSettings:
-    train_n: int | None = None  # images of each split measured (seeded subset); None: all
-    test_n: int | None = None
+    train_n: int = ALL  # images of each split measured (a seeded subset); ALL (0): every one
+    test_n: int = ALL
     heldout: str | None = None  # a dataset measured as held-out (e.g. lfw64 for celeba64)
-    heldout_n: int | None = None
+    heldout_n: int = ALL
     lap: LapSettings = LapSettings()
     n_samples: int = 64
 
@@ -149,21 +150,19 @@ def _profile_defaults(family: str, profile: str, resolution: int) -> dict[str, A
     return cpu[family]
 
 
-def resolve(dataset: str, method: str, n_train: int, resolution: int, *, seed: int = 0,
-            profile: str | None = None, device: str = "cpu", epochs: int | None = None,
-            batch_size: int | None = None, subset: int | None = None, d: int | None = None,
-            precision: str | None = None, heldout: str | None = None,
-            train_n: int | None = -1, test_n: int | None = -1,
-            invert_steps: int | None = None, world_size: int = 1) -> RunConfig:
-    """Fully resolve a run's settings from the method name, profile and overrides."""
+def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
+            d: int | None = None, world_size: int = 1) -> RunConfig:
+    """Fully resolve one method's settings from the spec: the method's variant, the profile's
+    defaults, then the spec's overrides (each change for a small dataset noted)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; Table 1's are: {', '.join(METHODS)}")
     family, variant = METHODS[method]
-    profile = profile or ("paper" if device.startswith("cuda") else "cpu")
+    device, ov = spec.device, spec.overrides
+    profile = spec.profile or ("paper" if device.startswith("cuda") else "cpu")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
     notes = []
-    n_used = min(n_train, subset) if subset else n_train
+    n_used = min(n_train, ov.subset) if ov.subset else n_train
     values: dict[str, Any] = _profile_defaults(family, profile, resolution)
     if "loss" in variant:
         values["loss"] = LossSpec(variant["loss"])
@@ -175,77 +174,44 @@ def resolve(dataset: str, method: str, n_train: int, resolution: int, *, seed: i
             d = max(8, n_used // 4)
             notes.append(f"d={d}: 256 capped at N_train/4 = {n_used}/4 for a small dataset")
     values["d"] = d
-    if epochs is not None and "epochs" in _field_names(family):
-        values["epochs"] = epochs
-    if batch_size is not None and "batch_size" in _field_names(family):
-        values["batch_size"] = batch_size
-    if invert_steps is not None and "invert" in _field_names(family):
+    names = _field_names(family)
+    for name in ("epochs", "batch_size", "plateau"):
+        if getattr(ov, name) is not None and name in names:
+            values[name] = getattr(ov, name)
+    if ov.invert_steps is not None and "invert" in names:
         base = values.get("invert", FAMILY_SETTINGS[family]().invert)
-        values["invert"] = replace(base, steps=invert_steps)
+        values["invert"] = replace(base, steps=ov.invert_steps)
     model = FAMILY_SETTINGS[family](**values)
     min_steps = 0
     if profile == "cpu" and family != "pca":
         min_steps = 600
         steps = model.epochs * math.ceil(n_used / model.batch_size)
-        if steps < min_steps and epochs is None:
+        if steps < min_steps and ov.epochs is None:
             new_epochs = math.ceil(min_steps / math.ceil(n_used / model.batch_size))
             notes.append(f"epochs {model.epochs} -> {new_epochs} so that a small dataset "
                          f"still gets >= {min_steps} steps")
             model = replace(model, epochs=new_epochs)
-    if precision is None:
-        precision = "bf16" if device.startswith("cuda") else "fp32"
-    if train_n == -1:
-        train_n = 1000 if profile == "cpu" else None
-    if test_n == -1:
-        test_n = 500 if profile == "cpu" else None
-    ev = EvalSettings(train_n=train_n, test_n=test_n, heldout=heldout,
-                      heldout_n=300 if profile == "cpu" else None)
+    precision = spec.precision or ("bf16" if device.startswith("cuda") else "fp32")
+
+    def count(asked: int | None, cpu_default: int) -> int:
+        if asked is not None:
+            return asked
+        return cpu_default if profile == "cpu" else ALL
+
+    ev = EvalSettings(train_n=count(spec.eval_train_n, 1000), test_n=count(spec.eval_test_n, 500),
+                      heldout=spec.heldout, heldout_n=300 if profile == "cpu" else ALL)
     if world_size > 1 and family != "pca":
         notes.append(f"{world_size} processes: each rank trains on its own block of images in "
                      f"batches of about {model.batch_size}/{world_size} (batch-norm statistics "
                      f"per rank); gradients are averaged across ranks")
-    return RunConfig(dataset=dataset, method=method, family=family, model=model, seed=seed,
-                     profile=profile, device=device, precision=precision, subset=subset,
-                     eval=ev, min_steps=min_steps, world_size=world_size, notes=tuple(notes))
+    return RunConfig(dataset=spec.dataset, method=method, family=family, model=model,
+                     seed=spec.seed, profile=profile, device=device, precision=precision,
+                     subset=ov.subset, eval=ev, min_steps=min_steps, world_size=world_size,
+                     notes=tuple(notes))
 
 
 def _field_names(family: str) -> set[str]:
     return {f.name for f in fields(FAMILY_SETTINGS[family])}
-
-
-_ROOT = Path(__file__).resolve().parent.parent
-
-
-@functools.cache
-def code_version() -> dict[str, str]:
-    """Package version, a hash of the model/harness sources, and the git commit if any.
-    Computed once per process: the code that was imported is the code that runs."""
-    from bench import __version__
-
-    h = hashlib.sha256()
-    for pkg in ("bench", "baselines", "glo"):
-        for p in sorted((_ROOT / pkg).rglob("*.py")):
-            h.update(p.relative_to(_ROOT).as_posix().encode())
-            h.update(p.read_bytes())
-    out = {"version": __version__, "source_sha256": h.hexdigest()[:16]}
-    try:
-        commit = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=5)
-        if commit.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(_ROOT), "status", "--porcelain", "--",
-                                    "bench", "baselines", "glo"], capture_output=True, text=True,
-                                   timeout=5)
-            out["git_commit"] = commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
-
-
-def run_id(config: RunConfig, data_fingerprint: str, code: dict[str, str]) -> str:
-    payload = json.dumps({"config": config.to_dict(), "data": data_fingerprint,
-                          "code": {k: code[k] for k in ("version", "source_sha256")}},
-                         sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def _build(cls, values: dict[str, Any]):

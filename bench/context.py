@@ -12,12 +12,14 @@ import csv
 import io
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from bench.distributed import SINGLE, Dist
 from bench.io import atomic_write_bytes, atomic_write_json, sha256_bytes
@@ -52,7 +54,7 @@ class RunContext:
     def log(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
         if not self.quiet:
-            print(line, flush=True)
+            tqdm.write(line, file=sys.stdout)  # above a progress bar, if one is showing
         if self._log_file:
             self._log_file.write(line + "\n")
             self._log_file.flush()

@@ -3,21 +3,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from bench.distributed import SINGLE, Dist
 from bench.losses import Lap1, LapSettings, mse_per_image
 from bench.model import Model, to_float
 
+if TYPE_CHECKING:
+    from bench.config import RunConfig
+    from bench.context import RunContext
+
 EVAL_SEED = 20170721  # the same images are measured for every model of a dataset
 
 
 def eval_indices(n: int, limit: int | None) -> np.ndarray:
-    if limit is None or limit >= n:
+    """Which images of a split are measured: all (limit 0, or None in older configs), or a
+    seeded subset of ``limit`` images, the same for every model of a dataset."""
+    if not limit or limit >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(EVAL_SEED).choice(n, size=limit, replace=False))
 
@@ -53,7 +63,7 @@ class SplitResult:
 
 
 def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, train: bool,
-            batch: int = 500, dist: Dist = SINGLE) -> SplitResult:
+            batch: int = 500, dist: Dist = SINGLE, progress=None) -> SplitResult:
     """Reconstruct the chosen images (train: by training index) and score each one.
 
     Under torch.distributed each rank measures one contiguous block of ``indices`` and the
@@ -77,6 +87,8 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
         if start == 0:
             originals.append(x[:32])
             recons.append(x_hat[:32])
+        if progress is not None:
+            progress.update(int(idx.numel()))
     # a rank with no images (fewer images than ranks) still joins the gathers, with 0 rows
     width = codes[0].shape[1] if codes else getattr(model.settings, "d", 0)
     mse = dist.all_gather_rows(torch.cat(mses) if mses else torch.zeros(0))
@@ -116,3 +128,48 @@ def interleave(a: Tensor, b: Tensor, per_row: int = 8) -> list[Tensor]:
     for start in range(0, min(a.shape[0], b.shape[0]), per_row):
         rows += [a[start:start + per_row], b[start:start + per_row]]
     return rows
+
+
+@dataclass
+class Evaluation:
+    """Everything evaluate_run measured: metrics.json's content, per_image.npz's arrays, each
+    split's result (codes, example reconstructions) and the sample images."""
+
+    metrics: dict
+    per_image: dict[str, np.ndarray] = field(default_factory=dict)
+    splits: dict[str, SplitResult] = field(default_factory=dict)
+    samples: Tensor | None = None
+
+
+def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
+                 held_images, ctx: RunContext) -> Evaluation:
+    """Score the trained model on its training, test and held-out images (the config's
+    counts), fit Figure 1's spectrum to the training codes, and draw the sample grid."""
+    ev = config.eval
+    parts = {"train": (train_images, ev.train_n, True), "test": (test_images, ev.test_n, False)}
+    if held_images is not None:
+        parts["heldout"] = (held_images, ev.heldout_n, False)
+    size = int(train_images.shape[-1])
+    out = Evaluation({"units": "[-1, 1] pixel range",
+                      "lap": {**ev.lap.to_dict(), "levels_resolved": ev.lap.resolved_levels(size)}})
+    chosen = {name: eval_indices(imgs.shape[0], limit) for name, (imgs, limit, _) in parts.items()}
+    total = sum(idx.size for idx in chosen.values())
+    with tqdm(total=total, unit="img", desc="evaluate", leave=False,
+              disable=True if ctx.quiet or os.environ.get("CI") else None) as bar:
+        for name, (imgs, _limit, is_train) in parts.items():
+            t = time.time()
+            idx = chosen[name]
+            res = measure(model, imgs, idx, ev.lap, train=is_train, dist=ctx.dist, progress=bar)
+            out.splits[name] = res
+            out.metrics[name] = {**res.summary(), "seconds": round(time.time() - t, 2)}
+            out.per_image.update({f"{name}_index": idx, f"{name}_mse": res.mse,
+                                  f"{name}_lap1": res.lap1})
+            ctx.log(f"{name}: MSE {out.metrics[name]['mse']:.5f}, Lap1 "
+                    f"{out.metrics[name]['lap1']:.5f} on {idx.size} images "
+                    f"({out.metrics[name]['seconds']}s)")
+    if held_images is not None:
+        out.metrics["heldout"]["dataset"] = ev.heldout
+    out.metrics["spectrum"] = spectrum(out.splits["train"].codes)
+    if ctx.dist.is_main:
+        out.samples = model.sample(ev.n_samples, torch.Generator().manual_seed(config.seed))
+    return out

@@ -102,3 +102,8 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def safe_name(dataset: str) -> str:
+    """A dataset name as one folder name ("folder:/a/b@64" -> "folder__a_b@64")."""
+    return dataset.replace("/", "_").replace(":", "_")

@@ -22,21 +22,11 @@ from typing import Any
 import submitit
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json
+from bench.io import atomic_write_json, safe_name
+from bench.spec import ClusterSettings, RunSpec
 from bench.store import RunDir, load_run, pid_alive
 
 JOBS_DIR = "_jobs"
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    launcher: str  # slurm | local
-    partition: str | None = None
-    gpus_per_job: int = 1  # processes per job (one GPU each on cuda; gloo processes on cpu)
-    time_min: int = 24 * 60
-    cpus_per_task: int | None = None
-    mem_gb: float | None = None
-    array_parallelism: int = 16
 
 
 def executor_parameters(cs: ClusterSettings, device: str, name: str) -> dict[str, Any]:
@@ -64,10 +54,8 @@ class RunJob(submitit.helpers.Checkpointable):
     ``checkpoint`` (inherited): the same call is requeued and resumes from the run's
     checkpoint."""
 
-    def __init__(self, dataset: str, method: str, run_kwargs: dict[str, Any],
-                 threads: int | None = None) -> None:
-        self.dataset, self.method, self.run_kwargs, self.threads = (
-            dataset, method, run_kwargs, threads)
+    def __init__(self, spec: RunSpec, method: str, threads: int | None = None) -> None:
+        self.spec, self.method, self.threads = spec, method, threads
 
     def __call__(self) -> dict[str, Any]:
         import torch
@@ -80,9 +68,9 @@ class RunJob(submitit.helpers.Checkpointable):
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        dist = Dist.from_env(self.run_kwargs.get("device", "cpu"))
+        dist = Dist.from_env(self.spec.device)
         try:
-            res = run_method(self.dataset, self.method, dist=dist, **self.run_kwargs)
+            res = run_method(self.spec, self.method, dist=dist)
         finally:
             dist.close()
         if res.state == "diverged":  # a result, not a crash: the job succeeds and says so
@@ -106,8 +94,7 @@ class JobRecord:
 
 
 def job_record_path(out: Path, dataset: str, method: str) -> Path:
-    safe = dataset.replace("/", "_").replace(":", "_")
-    return Path(out) / JOBS_DIR / safe / f"{method}.json"
+    return Path(out) / JOBS_DIR / safe_name(dataset) / f"{method}.json"
 
 
 def make_executor(cs: ClusterSettings, folder: Path) -> submitit.Executor:
@@ -139,28 +126,29 @@ def parse_minutes(text: str) -> int:
     return h * 60 + m + (1 if sec else 0)
 
 
-def submit(dataset: str, methods: list[str], cs: ClusterSettings, run_kwargs: dict[str, Any],
-           planned: dict[str, RunDir], force: bool = False,
+def submit(spec: RunSpec, planned: dict[str, RunDir],
            log=print) -> list[tuple[JobRecord, submitit.Job]]:
-    """Submit one job per configuration not yet complete in the store (one array on Slurm)."""
-    out = Path(run_kwargs["out"])
-    todo = [m for m in methods if force or not planned[m].is_complete()]
-    for m in methods:
+    """Submit one job per configuration of the spec not yet complete in the store (one array
+    on Slurm)."""
+    cs = spec.cluster
+    assert cs is not None, "submit() needs a spec with a launcher"
+    out, dataset = Path(spec.out), spec.dataset
+    todo = [m for m in spec.methods if spec.force or not planned[m].is_complete()]
+    for m in spec.methods:
         if m not in todo:
             log(f"{m}: complete in the store ({planned[m].path}); not submitted")
     if not todo:
         return []
     folder = (out / JOBS_DIR / "submitit").resolve()
     executor = make_executor(cs, folder)
-    executor.update_parameters(**executor_parameters(cs, run_kwargs.get("device", "cpu"),
-                                                     f"glo-bench-{dataset}"))
+    executor.update_parameters(**executor_parameters(cs, spec.device, f"glo-bench-{dataset}"))
     threads = None
     if cs.launcher == "local":  # the local executor starts every job at once: share the cores
         threads = max(1, (os.cpu_count() or 1) // (len(todo) * cs.gpus_per_job))
     jobs = []
     with executor.batch():
         for m in todo:
-            jobs.append(executor.submit(RunJob(dataset, m, run_kwargs, threads)))
+            jobs.append(executor.submit(RunJob(spec, m, threads)))
     records = []
     for m, job in zip(todo, jobs, strict=True):
         rec = JobRecord(dataset, m, str(job.job_id), cs.launcher, str(job.paths.folder),
@@ -177,10 +165,8 @@ def wait(records: list[tuple[JobRecord, submitit.Job]], log=print) -> list[dict[
     for rec, job in records:
         try:
             res = job.results()[0]  # task 0 = rank 0 (every task of a multi-process job)
-        except submitit.core.utils.UncompletedJobError as e:  # killed, out of time, no result
-            res = {"method": rec.method, "state": "failed", "error": _last_line(str(e)),
-                   "path": rec.run_dir}
-        except Exception as e:  # noqa: BLE001  the run raised: its traceback is in the job log
+        except Exception as e:  # noqa: BLE001  killed, out of time, or the run raised (its
+            # traceback is in the job's log): one summary line either way
             res = {"method": rec.method, "state": "failed", "error": _last_line(str(e)),
                    "path": rec.run_dir}
         results.append(res)
@@ -197,7 +183,7 @@ def _last_line(text: str) -> str:
 # ----------------------------------------------------------------------------- status
 def load_records(out: Path, dataset: str | None = None) -> list[JobRecord]:
     root = Path(out) / JOBS_DIR
-    pattern = "*/*.json" if dataset is None else f"{dataset.replace('/', '_').replace(':', '_')}/*.json"
+    pattern = "*/*.json" if dataset is None else f"{safe_name(dataset)}/*.json"
     records = []
     for p in sorted(root.glob(pattern)):
         try:

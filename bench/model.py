@@ -22,10 +22,6 @@ def to_float(images_u8: Tensor) -> Tensor:
     return images_u8.float().div_(127.5).sub_(1.0)
 
 
-def to_uint8(images: Tensor) -> Tensor:
-    return ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-
-
 @dataclass
 class TrainData:
     """Training images as one uint8 tensor (N x C x H x W) on the training device."""
@@ -76,6 +72,10 @@ class TrainData:
 
 class Model(ABC):
     """Base of the four model packages."""
+
+    #: whether reconstructions and samples lie in [-1, 1] (a tanh output); PCA's linear
+    #: reconstructions are not clamped, as in the paper's PCA row
+    bounded_output: bool = True
 
     def __init__(self, settings, shape: tuple[int, int, int], device: str = "cpu") -> None:
         self.settings = settings

@@ -14,8 +14,9 @@ import torch
 from baselines.dcgan import GANModel
 from baselines.pca import PCAModel
 from baselines.vae import VAEModel
-from bench.config import RunConfig, code_version, config_from_dict
+from bench.config import RunConfig, config_from_dict
 from bench.model import Model
+from bench.provenance import code_version
 from glo import GLOModel
 
 FAMILIES: dict[str, type[Model]] = {"pca": PCAModel, "gan": GANModel, "vae": VAEModel,

@@ -21,7 +21,6 @@ from bench.config import TABLE1_METHODS
 from bench.io import atomic_write_json
 
 METRICS = ("train_mse", "test_mse", "train_lap1")
-REFERENCE = Path("reports") / "regression" / "reference.json"
 TOL_SIGMAS = 4.0  # tolerance = TOL_SIGMAS x seed std, floored at TOL_FLOOR x |reference|
 TOL_FLOOR = 0.01
 
@@ -31,8 +30,8 @@ class Scale:
     dataset: str
     subset: int | None
     epochs: int
-    eval_train_n: int | None
-    eval_test_n: int | None
+    eval_train_n: int  # images scored; 0: all
+    eval_test_n: int
     invert_steps: int
 
 
@@ -40,7 +39,7 @@ SCALES = {
     # first 2,000 CelebA training images at 32 px; about 5 minutes for all nine on 2 cores
     "celeba32": Scale("celeba32", 2000, 5, 300, 150, 40),
     # fallback where ../shared/data is absent: the 80 embedded LFW faces
-    "lfw25": Scale("lfw25", None, 150, None, None, 40),
+    "lfw25": Scale("lfw25", None, 150, 0, 0, 40),
 }
 
 
@@ -60,16 +59,21 @@ def choose_dataset(data_root: Path | None) -> tuple[str, Path | None, str]:
 def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_dir: Path | None,
               log=print) -> dict[str, dict[str, float]]:
     """Metrics per configuration; ``results["_provenance"]`` holds the runs' code and data."""
+    from bench.plan import load_run_data
     from bench.runner import run_method
+    from bench.spec import Overrides, RunSpec
 
     scale = SCALES[dataset]
+    spec = RunSpec(dataset, TABLE1_METHODS, data_root=data_root or Path("data"),
+                   cache_dir=cache_dir, out=out, seed=seed, profile="cpu",
+                   overrides=Overrides(epochs=scale.epochs, subset=scale.subset,
+                                       invert_steps=scale.invert_steps),
+                   eval_train_n=scale.eval_train_n, eval_test_n=scale.eval_test_n,
+                   quiet=True)
+    data = load_run_data(spec, log=lambda m: None)
     results: dict = {"_provenance": {"code": set(), "data_fingerprint": set()}}
     for method in TABLE1_METHODS:
-        res = run_method(dataset, method, data_root=data_root or Path("data"), cache_dir=cache_dir,
-                         out=out, seed=seed, profile="cpu", epochs=scale.epochs,
-                         subset=scale.subset, eval_train_n=scale.eval_train_n,
-                         eval_test_n=scale.eval_test_n, invert_steps=scale.invert_steps,
-                         quiet=True, log=lambda m: None)
+        res = run_method(spec, method, data=data, log=lambda m: None)
         if res.state not in ("complete", "skipped"):
             results[method] = {m: float("nan") for m in (*METRICS, "flatness")}
             continue

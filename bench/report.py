@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.artifacts import save_png
 from bench.config import TABLE1_METHODS
-from bench.io import atomic_write, atomic_write_json, atomic_write_text
+from bench.io import atomic_write_json, atomic_write_text, safe_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
 from bench.store import find_runs, load_run
 
@@ -182,13 +183,6 @@ def _settings(run: dict) -> dict:
             "notes": "; ".join(c.get("notes", []))}
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
-    from PIL import Image
-
-    img = Image.fromarray(array)
-    atomic_write(path, lambda f: img.save(f, format="PNG"))
-
-
 def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> dict[str, str]:
     """Interpolations, principal walks and arithmetic for one run; returns grid -> file."""
     import torch
@@ -208,7 +202,7 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
     files = {}
     grids = {"interp": interpolations(model, z), "walks": principal_walks(model, z)}
     for name, rows in grids.items():
-        _save_png(out / "grids" / f"{method}_{name}.png", image_grid(rows))
+        save_png(out / "grids" / f"{method}_{name}.png", image_grid(rows))
         files[name] = f"grids/{method}_{name}.png"
     ds = get_dataset(dataset)
     if hasattr(ds, "attributes") and data_root is not None:
@@ -220,7 +214,7 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
             mat = np.stack([attrs.get(names[i], np.zeros(len(header), np.int8)) for i in idx])
             arith = arithmetic(model, z, mat, header)
             if arith is not None:
-                _save_png(out / "grids" / f"{method}_arith.png", image_grid([arith["row"]]))
+                save_png(out / "grids" / f"{method}_arith.png", image_grid([arith["row"]]))
                 files["arith"] = f"grids/{method}_arith.png"
                 files["arith_sizes"] = json.dumps(arith["sizes"])
     return files
@@ -229,12 +223,12 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
 def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | None = None,
                  log=print) -> tuple[Path, str]:
     """Write reports/<dataset>/ and return (folder, Table 1 as terminal text)."""
-    from jinja2 import Environment
+    from jinja2 import Environment, PackageLoader
 
     from bench.figures import plot_figure1
 
     results = collect(runs_dir, dataset)
-    out = Path(out_dir) / dataset.replace("/", "_").replace(":", "_")
+    out = Path(out_dir) / safe_name(dataset)
     (out / "grids").mkdir(parents=True, exist_ok=True)
     df = table1(dataset, results)
     rows = _display_rows(df)
@@ -276,40 +270,10 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings}
     atomic_write_json(out / "report.json", report)
-    page = Environment(autoescape=True).from_string(HTML).render(
+    env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
+    page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), fid=FID_NOTE,
         generated=report["generated"], esc=html.escape)
     atomic_write_text(out / "index.html", page)
     return out, to_text(rows)
-
-
-HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>glo-bench: {{ dataset }}</title>
-<style>
-body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
-td:first-child,th:first-child{text-align:left}img{image-rendering:pixelated;max-width:100%}
-.grid{display:inline-block;margin:0 1em 1em 0;vertical-align:top}small{color:#666}
-</style></head><body>
-<h1>glo-bench report: {{ dataset }}</h1>
-<p><small>generated {{ generated }} from the run store; every number comes from a run listed
-under <a href="#settings">Runs and settings</a>.</small></p>
-<h2>Table 1</h2><p>{{ caption }}</p>
-<table><tr>{% for k in rows[0] %}<th>{{ k }}</th>{% endfor %}</tr>
-{% for r in rows %}<tr>{% for k in r %}<td>{{ r[k] }}</td>{% endfor %}</tr>{% endfor %}</table>
-<p><small>Lap1 settings: {{ lap }}. {{ fid }}</small></p>
-<h2>Figure 1: spectrum of the code matrix Z</h2>
-{% if figure %}<img src="{{ figure[0] }}" alt="Figure 1"> <a href="{{ figure[1] }}">PDF</a>
-{% else %}<p>No complete run with codes yet.</p>{% endif %}
-{% for method, files in grids.items() %}
-<h2>{{ labels[method] }}</h2>
-{% for name, title in [("recon_train","train reconstructions (rows: original / reconstruction)"),("recon_test","test reconstructions"),("recon_heldout","held-out reconstructions"),("samples","samples"),("interp","interpolations between training codes"),("walks","walks along the top principal axes of Z (-2 to +2 sd)"),("arith","men with glasses - men without + women without = ?")] %}
-{% if files.get(name) %}<div class="grid"><p>{{ title }}{% if name == "arith" %} <small>(group sizes {{ files.arith_sizes }})</small>{% endif %}</p><img src="{{ files[name] }}" alt="{{ method }} {{ name }}"></div>{% endif %}
-{% endfor %}{% if files.error %}<p>figures failed: {{ files.error }}</p>{% endif %}
-{% endfor %}
-<h2 id="settings">Runs and settings</h2>
-{% if settings %}<table><tr>{% for k in settings[0] %}<th>{{ k }}</th>{% endfor %}</tr>
-{% for s in settings %}<tr>{% for k in s %}<td>{{ s[k] }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
-</body></html>
-"""

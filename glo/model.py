@@ -19,19 +19,21 @@ The full table is gathered for checkpoints (resumable at any world size) and at 
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from baselines.pca.model import PCAModel
 from bench.config import GLOSettings, PCASettings
 from bench.context import RunContext
 from bench.inversion import invert, project_unit_ball
 from bench.losses import ReconLoss
-from bench.model import Model, TrainData
-from bench.nets import Generator, dcgan_init, place, recalibrate_batchnorm
+from bench.model import TrainData
+from bench.nets import Generator, place, recalibrate_batchnorm
+from bench.trainer import Batch, Trainable
 
 
-class GLOModel(Model):
+class GLOModel(Trainable):
     settings: GLOSettings
+    curve_weighting = "images"  # the epoch loss is the mean over its images
 
     def __init__(self, settings: GLOSettings, shape, device: str = "cpu") -> None:
         super().__init__(settings, shape, device)
@@ -40,6 +42,7 @@ class GLOModel(Model):
         self.loss_fn = ReconLoss(settings.loss).to(self.device)
         self.codes = torch.zeros(0, settings.d, device=self.device)
         self._gauss: tuple[Tensor, Tensor] | None = None
+        self._lo = 0  # first training index of this rank's block of codes
 
     # --- initial codes -----------------------------------------------------------------
     def initial_codes(self, data: TrainData, run: RunContext) -> Tensor:
@@ -58,51 +61,42 @@ class GLOModel(Model):
             raise ValueError(f"unknown GLO init {self.settings.init!r}: random or pca")
         return project_unit_ball(z).to(self.device)
 
-    # --- training ------------------------------------------------------------------------
-    def fit(self, data: TrainData, run: RunContext) -> None:
-        s = self.settings
-        self.train_data = data
-        torch.manual_seed(run.seed)
-        dcgan_init(self.generator)
-        opt = torch.optim.SGD(self.generator.parameters(), lr=s.lr_g)
-        dist = run.dist
-        lo, hi = dist.block(len(data))
-        state = run.load_checkpoint()
-        if state is not None:
-            self.generator.load_state_dict(state["generator"])
-            opt.load_state_dict(state["opt"])
-            self.codes = state["codes"][lo:hi].to(self.device)
-            start = state["epoch"] + 1
-        else:
-            self.codes = self.initial_codes(data, run)
-            start = 0
-        net = dist.wrap(self.generator)
-        lr_z = s.lr_z / dist.world  # DDP averages G's gradients over ranks; match it for z
-        n, step = len(data), start * ((len(data) + s.batch_size - 1) // s.batch_size)
-        self.generator.train()
-        for epoch in range(start, s.epochs):
-            total, count = 0.0, 0
-            for idx in data.epoch_batches(s.batch_size, run.epoch_generator(epoch), dist):
-                x = data.batch(idx)
-                rows = idx - lo
-                z = self.codes[rows].clone().requires_grad_(True)
-                with run.autocast():
-                    loss = self.loss_fn(net(z), x).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                total += run.check_finite(loss, step) * idx.numel()
-                count += idx.numel()
-                opt.step()
-                with torch.no_grad():
-                    self.codes[rows] = project_unit_ball(z - lr_z * z.grad)
-                step += 1
-            run.record(epoch=epoch, loss=total / max(count, 1), step=step)
-            run.save_checkpoint(
-                lambda epoch=epoch: {"generator": self.generator.state_dict(),
-                                     "opt": opt.state_dict(), "epoch": epoch,
-                                     "codes": dist.all_gather_rows(self.codes).cpu()},
-                final=epoch == s.epochs - 1)
-        self.codes = dist.all_gather_rows(self.codes)  # every rank: the full table, in order
+    # --- training (through bench.trainer.Trainer) ------------------------------------------
+    def nets(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": torch.optim.SGD(self.generator.parameters(), lr=self.settings.lr_g)}
+
+    def begin(self, data: TrainData, run: RunContext) -> None:
+        self._lo = run.dist.block(len(data))[0]
+        self.codes = self.initial_codes(data, run)
+
+    def extra_state(self, run: RunContext) -> dict:
+        return {"codes": run.dist.all_gather_rows(self.codes).cpu()}
+
+    def load_extra_state(self, state: dict, data: TrainData, run: RunContext) -> None:
+        self._lo, hi = run.dist.block(len(data))
+        self.codes = state["codes"][self._lo:hi].to(self.device)
+
+    def train_step(self, batch: Batch, run: RunContext) -> dict[str, Tensor]:
+        rows = batch.idx - self._lo
+        z = self.codes[rows].clone().requires_grad_(True)
+        with run.autocast():
+            loss = self.loss_fn(self.train_nets["generator"](z), batch.x).mean()
+        opt = self.optimizers["opt"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lr_z = self.settings.lr_z / run.dist.world  # DDP averages G's gradients; match it for z
+        with torch.no_grad():
+            self.codes[rows] = project_unit_ball(z - lr_z * z.grad)
+        return {"loss": loss.detach()}
+
+    def finish(self, data: TrainData, run: RunContext) -> None:
+        s, n = self.settings, len(data)
+        self.codes = run.dist.all_gather_rows(self.codes)  # every rank: the full table, in order
+        self._lo = 0
         recalibrate_batchnorm(self.generator, (self.codes[b:b + s.batch_size]
                                                for b in range(0, n, s.batch_size)
                                                if min(s.batch_size, n - b) >= 2))
@@ -148,10 +142,9 @@ class GLOModel(Model):
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.decode(project_unit_ball(self.sample_codes(n, generator)))
 
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.state_dict(), "codes": self.codes.cpu()}
+    def model_extra_state(self) -> dict:
+        return {"codes": self.codes.cpu()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.load_state_dict(state["generator"])
+    def load_model_extra_state(self, state: dict) -> None:
         self.codes = state["codes"].to(self.device)
         self._gauss = None

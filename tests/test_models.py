@@ -27,6 +27,7 @@ from bench.inversion import invert, project_ball, project_unit_ball
 from bench.losses import LossSpec, ReconLoss, mse_per_image
 from bench.model import TrainData
 from bench.nets import Generator
+from bench.spec import RunSpec
 from glo import GLOModel
 
 SHAPE = (1, 32, 32)
@@ -47,7 +48,7 @@ def test_all_is_exactly_table1():
                               "glo-mse-pca", "glo-lap1-random", "glo-lap1-pca")
     families = [METHODS[m][0] for m in TABLE1_METHODS]
     assert families.count("glo") == 4 and families.count("gan") == 2 and families.count("vae") == 2
-    cfgs = [resolve("celeba64", m, 10000, 64) for m in TABLE1_METHODS]
+    cfgs = [resolve(RunSpec("celeba64"), m, 10000, 64) for m in TABLE1_METHODS]
     assert {(c.model.loss.name, c.model.init) for c in cfgs if c.family == "glo"} == {
         ("mse", "random"), ("mse", "pca"), ("lap1", "random"), ("lap1", "pca")}
 

@@ -81,16 +81,16 @@ def test_out_under_a_file_is_a_clear_error(tmp_path):
 
 
 def test_disk_full_while_writing_results_leaves_nothing_marked_complete(tmp_path, monkeypatch):
-    import bench.runner as runner
+    import bench.artifacts as artifacts
 
-    real = runner.atomic_write_json
+    real = artifacts.atomic_write_json
 
     def full_disk(path, obj):
         if Path(path).name == "metrics.json":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, obj)
 
-    monkeypatch.setattr(runner, "atomic_write_json", full_disk)
+    monkeypatch.setattr(artifacts, "atomic_write_json", full_disk)
     r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "pca", "--out",
                                   str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "c"), "--quiet"])
     assert r.exit_code == 2 and "No space left on device" in r.output and "not marked complete" in r.output

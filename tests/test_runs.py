@@ -119,39 +119,6 @@ def test_diverged_run_is_marked_and_all_goes_on(tmp_path, monkeypatch):
     assert states == {"glo-mse-random": "diverged", "pca": "complete"}
 
 
-def test_interrupted_run_resumes_from_checkpoint(tmp_path):
-    """A run killed after its first checkpoint resumes there and ends like an uninterrupted one."""
-    from bench.config import GLOSettings
-    from bench.data import get_dataset, load_split
-    from bench.losses import LossSpec
-    from bench.model import TrainData
-    from glo import GLOModel
-
-    faces = TrainData.from_array(np.array(load_split(get_dataset("lfw25"), "train", None,
-                                                     tmp_path / "c").images))
-    s = GLOSettings(d=8, epochs=4, batch_size=40, ngf=8, loss=LossSpec("mse"), init="pca")
-
-    class Killed(Exception):
-        pass
-
-    class KillAfter2(RunContext):
-        def save_checkpoint(self, state, final=False):
-            wrote = super().save_checkpoint(state, final)
-            if self.curves[-1]["epoch"] == 1:
-                raise Killed
-            return wrote
-
-    with pytest.raises(Killed):
-        GLOModel(s, (1, 32, 32)).fit(faces, KillAfter2(tmp_path / "a", quiet=True, ckpt_min_interval_s=0))
-    resumed = GLOModel(s, (1, 32, 32))
-    resumed.fit(faces, RunContext(tmp_path / "a", quiet=True, ckpt_min_interval_s=0))
-    straight = GLOModel(s, (1, 32, 32))
-    straight.fit(faces, RunContext(tmp_path / "b", quiet=True, ckpt_min_interval_s=0))
-    assert torch.equal(resumed.codes, straight.codes)
-    idx = torch.arange(20)
-    assert torch.equal(resumed.reconstruct_train(idx)[0], straight.reconstruct_train(idx)[0])
-
-
 def test_atomic_writes_have_ordinary_permissions(tmp_path):
     from bench.io import atomic_write_text
 

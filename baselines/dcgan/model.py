@@ -10,20 +10,24 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from scipy.stats import chi
-from torch import Tensor
+from torch import Tensor, nn
 
 from bench.config import GANSettings
 from bench.context import RunContext
 from bench.inversion import invert, project_ball
 from bench.losses import ReconLoss
-from bench.model import Model, TrainData
-from bench.nets import Discriminator, Generator, dcgan_init, place
+from bench.nets import Discriminator, Generator, place
+from bench.trainer import Batch, Trainable
 
 PRIOR_MASS = 0.999
 
 
-class GANModel(Model):
+class GANModel(Trainable):
     settings: GANSettings
+    monitor = None  # the adversarial losses do not fall to a plateau: fixed epochs
+    # under torch.distributed D's batch-norm buffers stay per rank (broadcasting them between
+    # D's two forwards would break its backward)
+    local_buffer_nets = ("discriminator",)
 
     def __init__(self, settings: GANSettings, shape, device: str = "cpu") -> None:
         super().__init__(settings, shape, device)
@@ -34,65 +38,39 @@ class GANModel(Model):
         self.radius = float(chi.ppf(PRIOR_MASS, settings.d))
         self._latents: Tensor | None = None
 
-    def fit(self, data: TrainData, run: RunContext) -> None:
+    # --- training (through bench.trainer.Trainer) ------------------------------------------
+    def nets(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         s = self.settings
-        self.train_data = data
-        torch.manual_seed(run.seed)
-        dcgan_init(self.generator)
-        dcgan_init(self.discriminator)
         betas = (s.beta1, 0.999)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=s.lr, betas=betas)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=betas)
-        start = 0
-        state = run.load_checkpoint()
-        if state is not None:
-            self.generator.load_state_dict(state["generator"])
-            self.discriminator.load_state_dict(state["discriminator"])
-            opt_g.load_state_dict(state["opt_g"])
-            opt_d.load_state_dict(state["opt_d"])
-            start = state["epoch"] + 1
-        n = len(data)
-        # under torch.distributed both nets are DDP-wrapped; D's batch-norm buffers are its
-        # own per rank (broadcasting them between D's forwards would break its backward)
-        generator = run.dist.wrap(self.generator)
-        discriminator = run.dist.wrap_local_buffers(self.discriminator)
-        step = start * ((n + s.batch_size - 1) // s.batch_size)
-        self.generator.train()
-        self.discriminator.train()
-        for epoch in range(start, s.epochs):
-            gen = run.epoch_generator(epoch)
-            sums = {"loss_d": 0.0, "loss_g": 0.0, "d_real": 0.0, "d_fake": 0.0}
-            batches = 0
-            for idx in data.epoch_batches(s.batch_size, gen, run.dist):
-                real = data.batch(idx)
-                z = torch.randn(idx.numel(), s.d, generator=gen).to(self.device)
-                with run.autocast():
-                    fake = generator(z)
-                    d_real = discriminator(real).float()
-                    d_fake = discriminator(fake.detach()).float()
-                    loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                              + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                with run.autocast():
-                    d_gen = discriminator(fake).float()
-                    loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                sums["loss_d"] += run.check_finite(loss_d, step)
-                sums["loss_g"] += run.check_finite(loss_g, step)
-                sums["d_real"] += float(torch.sigmoid(d_real.detach()).mean())
-                sums["d_fake"] += float(torch.sigmoid(d_fake.detach()).mean())
-                batches += 1
-                step += 1
-            run.record(epoch=epoch, step=step, **{k: v / max(batches, 1) for k, v in sums.items()})
-            run.save_checkpoint({"generator": self.generator.state_dict(),
-                                 "discriminator": self.discriminator.state_dict(),
-                                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                                 "epoch": epoch}, final=epoch == s.epochs - 1)
-        run.dist.broadcast_buffers(self.generator)
+        return {"opt_g": torch.optim.Adam(self.generator.parameters(), lr=s.lr, betas=betas),
+                "opt_d": torch.optim.Adam(self.discriminator.parameters(), lr=s.lr, betas=betas)}
+
+    def train_step(self, batch: Batch, run: RunContext) -> dict[str, Tensor]:
+        generator, discriminator = self.train_nets["generator"], self.train_nets["discriminator"]
+        real = batch.x
+        z = torch.randn(batch.idx.numel(), self.settings.d, generator=batch.generator).to(self.device)
+        with run.autocast():
+            fake = generator(z)
+            d_real = discriminator(real).float()
+            d_fake = discriminator(fake.detach()).float()
+            loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                      + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        opt_d, opt_g = self.optimizers["opt_d"], self.optimizers["opt_g"]
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        with run.autocast():
+            d_gen = discriminator(fake).float()
+            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                "d_real": torch.sigmoid(d_real.detach()).mean(),
+                "d_fake": torch.sigmoid(d_fake.detach()).mean()}
 
     def decode(self, codes: Tensor) -> Tensor:
         self.generator.eval()
@@ -118,11 +96,3 @@ class GANModel(Model):
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.decode(torch.randn(n, self.settings.d, generator=generator))
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.state_dict(),
-                "discriminator": self.discriminator.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])

@@ -2,10 +2,11 @@
 
 Streaming (Halko, Martinsson, Tropp 2011, subspace iteration with a Rayleigh-Ritz step):
 pass 1 computes the mean and total variance; each power iteration is one pass over row
-chunks accumulating Xc^T (Xc Q) (P x l, float64) followed by a QR; a last pass builds
-the l x l Gram matrix (Xc Q)^T (Xc Q) whose eigenvectors rotate Q onto the top d
+chunks accumulating Xc^T (Xc Q) (P x l, float32) followed by a QR; a last pass builds
+the l x l Gram matrix (Xc Q)^T (Xc Q) (float64) whose eigenvectors rotate Q onto the top d
 singular directions. With l = 2d columns and 10 iterations the subspace agrees with the
-exact one to about 1e-4 rad on CelebA (tests/test_pca.py). Peak memory: one chunk
+exact one to within 1e-3 rad (largest principal angle; measured 7e-4 on 3,000 CelebA-32
+images, tests/test_pca.py asserts < 1e-3). Peak memory: one chunk
 (chunk_rows x P float32; never a centred copy of it) plus three P x l float32 matrices
 (Q, Y, the QR's workspace); the N x P matrix is never held.
 
@@ -144,6 +145,7 @@ def fit_pca(data: TrainData, s: PCASettings, seed: int = 0, dist: Dist = SINGLE)
 
 class PCAModel(Model):
     settings: PCASettings
+    bounded_output = False  # a linear projection: reconstructions are not clamped
 
     def fit(self, data: TrainData, run: RunContext) -> None:
         self.train_data = data

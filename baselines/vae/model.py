@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from bench.config import VAESettings
 from bench.context import RunContext
 from bench.losses import ReconLoss
-from bench.model import Model, TrainData
 from bench.nets import DiscriminatorBody, Generator, dcgan_init, place
+from bench.trainer import Batch, Trainable
 
 
 class Encoder(nn.Module):
@@ -31,7 +31,7 @@ class Encoder(nn.Module):
         return self.mean(h).flatten(1), self.logvar(h).flatten(1).clamp(-30, 20)
 
 
-class VAEModel(Model):
+class VAEModel(Trainable):
     settings: VAESettings
 
     def __init__(self, settings: VAESettings, shape, device: str = "cpu") -> None:
@@ -40,57 +40,33 @@ class VAEModel(Model):
         self.encoder = place(Encoder(c, h, settings.d, settings.ndf), self.device)
         self.decoder = place(Generator(settings.d, c, h, settings.ngf), self.device)
         self.loss_fn = ReconLoss(settings.loss).to(self.device)
+        self.pixels = float(torch.tensor(self.shape).prod())
 
     def parameters(self):
         return list(self.encoder.parameters()) + list(self.decoder.parameters())
 
-    def fit(self, data: TrainData, run: RunContext) -> None:
-        s = self.settings
-        self.train_data = data
-        torch.manual_seed(run.seed)
-        dcgan_init(self.encoder)
-        dcgan_init(self.decoder)
-        opt = torch.optim.Adam(self.parameters(), lr=s.lr)
-        start = 0
-        state = run.load_checkpoint()
-        if state is not None:
-            self.encoder.load_state_dict(state["encoder"])
-            self.decoder.load_state_dict(state["decoder"])
-            opt.load_state_dict(state["opt"])
-            start = state["epoch"] + 1
-        n = len(data)
-        encoder, decoder = run.dist.wrap(self.encoder), run.dist.wrap(self.decoder)
-        pixels = float(torch.tensor(self.shape).prod())
-        step = start * ((n + s.batch_size - 1) // s.batch_size)
-        self.encoder.train()
-        self.decoder.train()
-        for epoch in range(start, s.epochs):
-            gen = run.epoch_generator(epoch)
-            sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
-            batches = 0
-            for idx in data.epoch_batches(s.batch_size, gen, run.dist):
-                x = data.batch(idx)
-                eps = torch.randn(idx.numel(), s.d, generator=gen).to(self.device)
-                with run.autocast():
-                    mu, logvar = encoder(x)
-                    z = mu + eps * (0.5 * logvar.float()).exp()
-                    recon = self.loss_fn(decoder(z), x)
-                kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).sum(1)
-                loss = (recon * pixels + s.kl_weight * kl).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sums["loss"] += run.check_finite(loss, step)
-                sums["recon"] += float(recon.detach().mean())
-                sums["kl"] += float(kl.detach().mean())
-                batches += 1
-                step += 1
-            run.record(epoch=epoch, step=step, **{k: v / max(batches, 1) for k, v in sums.items()})
-            run.save_checkpoint({"encoder": self.encoder.state_dict(),
-                                 "decoder": self.decoder.state_dict(), "opt": opt.state_dict(),
-                                 "epoch": epoch}, final=epoch == s.epochs - 1)
-        run.dist.broadcast_buffers(self.encoder)
-        run.dist.broadcast_buffers(self.decoder)
+    # --- training (through bench.trainer.Trainer) ------------------------------------------
+    def nets(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": torch.optim.Adam(self.parameters(), lr=self.settings.lr)}
+
+    def train_step(self, batch: Batch, run: RunContext) -> dict[str, Tensor]:
+        s, x = self.settings, batch.x
+        encoder, decoder = self.train_nets["encoder"], self.train_nets["decoder"]
+        eps = torch.randn(batch.idx.numel(), s.d, generator=batch.generator).to(self.device)
+        with run.autocast():
+            mu, logvar = encoder(x)
+            z = mu + eps * (0.5 * logvar.float()).exp()
+            recon = self.loss_fn(decoder(z), x)
+        kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).sum(1)
+        loss = (recon * self.pixels + s.kl_weight * kl).mean()
+        opt = self.optimizers["opt"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach(), "recon": recon.detach().mean(), "kl": kl.detach().mean()}
 
     def encode(self, x: Tensor) -> Tensor:
         self.encoder.eval()
@@ -112,10 +88,3 @@ class VAEModel(Model):
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.decode(torch.randn(n, self.settings.d, generator=generator))
-
-    def state_dict(self) -> dict:
-        return {"encoder": self.encoder.state_dict(), "decoder": self.decoder.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.encoder.load_state_dict(state["encoder"])
-        self.decoder.load_state_dict(state["decoder"])

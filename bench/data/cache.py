@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bench.data.images import Crop, decode
 from bench.data.sources import Dataset
 from bench.errors import DataError
-from bench.io import atomic_write_json, sha256_file
+from bench.io import atomic_write_json, safe_name, sha256_file
 
 CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
 
@@ -163,7 +163,7 @@ def load_split(dataset: Dataset, split: str, data_root: Path | None = None,
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     dataset.locate(data_root)
     fingerprint = dataset.fingerprint(data_root)
-    folder = cache_dir / dataset.name.replace("/", "_").replace(":", "_")
+    folder = cache_dir / safe_name(dataset.name)
     folder.mkdir(parents=True, exist_ok=True)
     key = cache_key(dataset, split, fingerprint)
     path = folder / f"{split}-{key}.npy"

@@ -1,0 +1,51 @@
+"""Every registered model family passes the model contract (bench/conformance.py) on the 80
+real LFW faces; a family registered without conformance settings fails here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import conformance
+from bench.data import get_dataset, load_split
+from bench.model import TrainData
+from bench.models import FAMILIES
+from bench.trainer import Trainable
+
+SHAPE = (1, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> TrainData:
+    cache = tmp_path_factory.mktemp("c")
+    return TrainData.from_array(np.array(load_split(get_dataset("lfw25"), "train", None, cache).images))
+
+
+def make(family: str):
+    return lambda: FAMILIES[family](conformance.SMALL_SETTINGS[family], SHAPE)
+
+
+def test_every_registered_family_has_conformance_settings():
+    assert set(FAMILIES) == set(conformance.SMALL_SETTINGS)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_outputs(family, faces):
+    conformance.check_outputs(make(family), faces)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_state_dict_round_trip(family, faces):
+    conformance.check_state_dict_round_trip(make(family), faces)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_determinism(family, faces):
+    conformance.check_determinism(make(family), faces)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_resume_after_kill(family, faces, tmp_path):
+    if not issubclass(FAMILIES[family], Trainable):
+        pytest.skip(f"{family}: one streaming pass, no training loop or checkpoint to resume")
+    conformance.check_resume_after_kill(make(family), faces, tmp_path)

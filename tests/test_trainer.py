@@ -1,0 +1,60 @@
+"""The one training loop: the plateau stop rule, and that a stop survives a resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from baselines.vae import VAEModel
+from bench.config import GLOSettings, VAESettings
+from bench.context import RunContext
+from bench.data import get_dataset, load_split
+from bench.losses import LossSpec
+from bench.model import TrainData
+from bench.trainer import StopRule
+from glo import GLOModel
+
+SHAPE = (1, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> TrainData:
+    cache = tmp_path_factory.mktemp("c")
+    return TrainData.from_array(np.array(load_split(get_dataset("lfw25"), "train", None, cache).images))
+
+
+def test_stop_rule_waits_for_patience_epochs_below_the_threshold():
+    rule = StopRule(epochs=100, plateau=0.01, patience=2)
+    assert not rule.should_stop([1.0, 0.5])
+    assert not rule.should_stop([1.0, 0.5, 0.499])  # one flat epoch is not two
+    assert rule.should_stop([1.0, 0.5, 0.499, 0.498])
+    assert not rule.should_stop([1.0, 0.5, 0.499, 0.45])  # the last epoch still improved 10%
+    assert not rule.should_stop([1.0, 0.99, 0.98, 0.9])
+    assert not StopRule(epochs=100).should_stop([1.0, 1.0, 1.0, 1.0])  # plateau 0: fixed epochs
+
+
+def test_plateau_stops_training_and_a_resume_does_not_train_on(faces, tmp_path):
+    s = GLOSettings(d=8, epochs=60, batch_size=40, ngf=8, loss=LossSpec("mse"), init="pca",
+                    plateau=0.05, patience=2)
+    ctx = RunContext(tmp_path, quiet=True)
+    model = GLOModel(s, SHAPE)
+    model.fit(faces, ctx)
+    ctx.close()
+    epochs = len(ctx.curves)
+    assert 3 <= epochs < 60, epochs
+    losses = [row["loss"] for row in ctx.curves]
+    assert all((a - b) / a < 0.05 for a, b in zip(losses[-3:-1], losses[-2:], strict=True))
+    assert "plateau" in (tmp_path / "log.txt").read_text()
+    again = RunContext(tmp_path, quiet=True)
+    resumed = GLOModel(s, SHAPE)
+    resumed.fit(faces, again)
+    again.close()
+    assert len(again.curves) == epochs  # the checkpoint says it stopped: no epoch more
+    assert np.array_equal(resumed.codes.numpy(), model.codes.numpy())
+
+
+def test_plateau_off_trains_every_epoch(faces):
+    s = VAESettings(d=8, epochs=4, batch_size=40, ngf=8, ndf=8)
+    ctx = RunContext(None, quiet=True)
+    VAEModel(s, SHAPE).fit(faces, ctx)
+    assert [row["epoch"] for row in ctx.curves] == [0, 1, 2, 3]
