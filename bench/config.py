@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from bench.context import default_precision
 from bench.losses import LapSettings, LossSpec
 from bench.spec import RunSpec
 
@@ -39,6 +40,10 @@ class InversionSettings:
     lr: float = 0.1
     restarts: int = 2
     batch_size: int = 256
+    # after this fraction of the steps only each image's best restart goes on (1.0: all do)
+    keep_best_after: float = 0.25
+    # an image stops once its loss falls by less than this fraction over 10 steps (0: never)
+    converged_rel: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ class RunConfig:
     seed: int = 0
     profile: str = "cpu"
     device: str = "cpu"
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 (autocast; the default on CUDA and native-bf16 CPUs)
     subset: int | None = None  # first N training images only
     eval: EvalSettings = field(default_factory=EvalSettings)
     min_steps: int = 0  # epochs raised so tiny datasets still get this many steps
@@ -191,7 +196,7 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
             notes.append(f"epochs {model.epochs} -> {new_epochs} so that a small dataset "
                          f"still gets >= {min_steps} steps")
             model = replace(model, epochs=new_epochs)
-    precision = spec.precision or ("bf16" if device.startswith("cuda") else "fp32")
+    precision = spec.precision or default_precision(device)
 
     def count(asked: int | None, cpu_default: int) -> int:
         if asked is not None:

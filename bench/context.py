@@ -25,6 +25,24 @@ from bench.distributed import SINGLE, Dist
 from bench.io import atomic_write_bytes, atomic_write_json, sha256_bytes
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere torch emulates
+    it, more slowly than fp32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(bool(getattr(torch.cpu, p)()) for p in probes if hasattr(torch.cpu, p))
+    except RuntimeError:
+        return False
+
+
+def default_precision(device: str | torch.device) -> str:
+    """bf16 autocast on CUDA and on CPUs with native bf16; fp32 elsewhere."""
+    kind = torch.device(device).type
+    if kind == "cuda" or (kind == "cpu" and cpu_has_native_bf16()):
+        return "bf16"
+    return "fp32"
+
+
 class Diverged(RuntimeError):
     def __init__(self, step: int, loss: float, last_finite: float | None) -> None:
         super().__init__(f"loss became {loss} at step {step} (last finite: {last_finite})")

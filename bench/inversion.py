@@ -45,23 +45,51 @@ def frozen(module: nn.Module):
         module.train(was_training)
 
 
+def _keep_rows(opt: torch.optim.Adam, z: Tensor, rows: Tensor) -> tuple[Tensor, torch.optim.Adam]:
+    """The rows ``rows`` of z as a new leaf, with a new Adam that carries on their moments."""
+    kept = z.detach()[rows].clone().requires_grad_(True)
+    new = torch.optim.Adam([kept], **{k: v for k, v in opt.defaults.items() if k == "lr"})
+    new.state[kept] = {k: (v[rows].clone() if torch.is_tensor(v) and v.dim() > 0 else v)
+                       for k, v in opt.state[z].items()}
+    return kept, new
+
+
 def invert(decoder: nn.Module, x: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor],
            init: Callable[[int, torch.Generator], Tensor], project: Projection, *, steps: int,
-           lr: float, restarts: int, batch_size: int, seed: int = 0,
+           lr: float, restarts: int, batch_size: int, seed: int = 0, keep_best_after: float = 1.0,
+           converged_rel: float = 0.0, check_every: int = 10,
            autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-           ) -> tuple[Tensor, Tensor, Tensor]:
-    """Returns (x_hat, z, per-image loss) for images x (N x C x H x W in [-1, 1])."""
+           progress: Callable[[int], None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Returns (x_hat, z, per-image loss) for images x (N x C x H x W in [-1, 1]).
+
+    ``keep_best_after`` < 1: once that fraction of the steps is done, only each image's best
+    restart so far (by its loss at the previous step) goes on; the others stop costing. The
+    survivor's path is unchanged (Adam's moments are per coordinate and carried over).
+
+    ``converged_rel`` > 0: once one code per image remains, an image whose loss fell by less
+    than that fraction over the last ``check_every`` steps stops there (its code is kept);
+    the others go on without it."""
     gen = torch.Generator().manual_seed(seed)
     outs, codes, losses = [], [], []
     device = x.device
+    prune_at = round(keep_best_after * steps) if restarts > 1 and keep_best_after < 1 else None
     with frozen(decoder):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]
             b = xb.shape[0]
-            target = xb.repeat(restarts, 1, 1, 1)
-            z = project(init(restarts * b, gen).to(device)).requires_grad_(True)
+            r = restarts
+            target = xb.repeat(r, 1, 1, 1)
+            z = project(init(r * b, gen).to(device)).requires_grad_(True)
             opt = torch.optim.Adam([z], lr=lr)
-            for _ in range(steps):
+            loss = None
+            finished: Tensor | None = None  # codes of images that stopped early (r == 1)
+            alive = torch.arange(b, device=device)  # their rows, once r == 1
+            before = None  # loss of the alive rows at the last convergence check
+            for step in range(steps):
+                if step == prune_at and loss is not None:
+                    best = loss.detach().float().view(r, b).argmin(0)
+                    z, opt = _keep_rows(opt, z, best * b + torch.arange(b, device=device))
+                    r, target = 1, xb
                 with autocast():
                     loss = loss_fn(decoder(z), target)
                 opt.zero_grad(set_to_none=True)
@@ -69,13 +97,34 @@ def invert(decoder: nn.Module, x: Tensor, loss_fn: Callable[[Tensor, Tensor], Te
                 opt.step()
                 with torch.no_grad():
                     z.copy_(project(z))
+                if converged_rel > 0 and r == 1 and step % check_every == 0:
+                    now = loss.detach().float()
+                    if before is not None:
+                        done = (before - now) <= converged_rel * before
+                        if bool(done.any()):
+                            if finished is None:
+                                finished = torch.zeros(b, z.shape[1], device=device)
+                            finished[alive[done]] = z.detach()[done]
+                            keep = (~done).nonzero().squeeze(1)
+                            if keep.numel() == 0:
+                                alive = keep
+                                break
+                            z, opt = _keep_rows(opt, z, keep)
+                            alive, target, now = alive[keep], target[keep], now[keep]
+                    before = now
+            if finished is not None:  # every image's code again, in order
+                if alive.numel():
+                    finished[alive] = z.detach()
+                z, target = finished, xb
             with torch.no_grad(), autocast():
                 out = decoder(z).float()
             with torch.no_grad():
-                final = loss_fn(out, target).float().view(restarts, b)
+                final = loss_fn(out, target).float().view(r, b)
                 best = final.argmin(0)
                 pick = best * b + torch.arange(b, device=device)
                 outs.append(out[pick])
                 codes.append(z.detach()[pick])
                 losses.append(final.min(0).values)
+            if progress is not None:
+                progress(b)
     return torch.cat(outs), torch.cat(codes), torch.cat(losses)

@@ -5,7 +5,16 @@ j = 0 the finest. The pyramid is Burt-Adelson's, built exactly like kornia's
 ``build_laplacian_pyramid``: blur with a 5x5 kernel (binomial [1 4 6 4 1]/16 outer
 product, or a Gaussian of chosen sigma), reflect padding, halve by 2x2 averaging; expand by
 bilinear x2 upsampling then blur; L_j = G_j - expand(G_{j+1}); the last level is the
-coarsest Gaussian level itself. Each level is one depthwise conv over all channels at once.
+coarsest Gaussian level itself.
+
+Fast path (the default, ``impl="matmul"``). Every step is linear and separable: along each
+axis, "blur (reflect padding folded in) then halve" is one small banded matrix A_j
+(n/2 x n) and "bilinear x2 then blur" one matrix E_j (n x n/2). So G_{j+1} = A_j G_j A_j^T
+and L_j = G_j - E_j G_{j+1} E_j^T: four batched GEMMs per level, which run near the
+machine's matmul speed, where a 5x5 depthwise convolution runs far below it. The matrices
+are built once per size, dtype and device; the numbers equal the convolutions' (and
+kornia's) to float rounding (tests/test_losses.py). ``impl="conv"`` keeps the depthwise
+convolution, ``impl="separable"`` two 1-D ones.
 
 Weights. Default w = 4 (2^{2j}) on plain L1 sums, divided by the image's C*H*W: each level
 then counts as the mean of its own absolute entries, with equal weight. With w = 1/4
@@ -60,14 +69,89 @@ def _kernel_1d(s: LapSettings) -> Tensor:
     return k / k.sum()
 
 
+def _reflect(i: int, n: int) -> int:
+    """PyTorch's "reflect" padding index (the edge pixel is not repeated)."""
+    if i < 0:
+        return -i
+    if i >= n:
+        return 2 * (n - 1) - i
+    return i
+
+
+def blur_matrix(n: int, k1: Tensor) -> Tensor:
+    """n x n: 1-D blur with kernel k1 over reflect padding, as a matrix (float64)."""
+    r = k1.numel() // 2
+    if n <= r:
+        raise ValueError(f"a Laplacian level of {n} px is too small for reflect padding of {r}")
+    m = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        for t in range(-r, r + 1):
+            m[i, _reflect(i + t, n)] += k1[t + r]
+    return m
+
+
+def halve_matrix(n: int) -> Tensor:
+    """n/2 x n: 2x2 averaging along one axis."""
+    m = torch.zeros(n // 2, n, dtype=torch.float64)
+    for i in range(n // 2):
+        m[i, 2 * i] = m[i, 2 * i + 1] = 0.5
+    return m
+
+
+def upsample_matrix(n: int) -> Tensor:
+    """2n x n: bilinear x2 upsampling along one axis (align_corners=False, as F.interpolate)."""
+    m = torch.zeros(2 * n, n, dtype=torch.float64)
+    for o in range(2 * n):
+        src = max((o + 0.5) / 2 - 0.5, 0.0)
+        i0 = int(math.floor(src))
+        i1 = min(i0 + 1, n - 1)
+        frac = src - i0
+        m[o, i0] += 1 - frac
+        m[o, i1] += frac
+    return m
+
+
 class LaplacianPyramid(torch.nn.Module):
-    def __init__(self, settings: LapSettings | None = None, separable: bool = False) -> None:
+    IMPLS = ("matmul", "conv", "separable")
+
+    def __init__(self, settings: LapSettings | None = None, impl: str = "matmul") -> None:
         super().__init__()
+        if impl not in self.IMPLS:
+            raise ValueError(f"unknown pyramid impl {impl!r}: {', '.join(self.IMPLS)}")
         self.settings = settings or LapSettings()
-        self.separable = separable
+        self.impl = impl
+        self.separable = impl == "separable"
         k1 = _kernel_1d(self.settings)
+        self._k1 = k1
         self.register_buffer("kernel1d", k1.float(), persistent=False)
         self.register_buffer("kernel2d", torch.outer(k1, k1).float(), persistent=False)
+        self._ops: dict[tuple, list[tuple[Tensor, Tensor]]] = {}
+
+    def axis_operators(self, n: int, levels: int, dtype: torch.dtype,
+                       device: torch.device) -> list[tuple[Tensor, Tensor]]:
+        """Per level j < levels - 1 along an axis of n pixels: (A_j, E_j), A_j = halve @ blur
+        (n_j/2 x n_j), E_j = blur @ upsample (n_j x n_j/2)."""
+        key = (n, levels, dtype, device)
+        if key not in self._ops:
+            ops = []
+            for _ in range(levels - 1):
+                down = halve_matrix(n) @ blur_matrix(n, self._k1)
+                up = blur_matrix(n, self._k1) @ upsample_matrix(n // 2)
+                ops.append((down.to(device, dtype), up.to(device, dtype)))
+                n //= 2
+            self._ops[key] = ops
+        return self._ops[key]
+
+    def _forward_matmul(self, x: Tensor, n_levels: int) -> list[Tensor]:
+        h, w = x.shape[-2:]
+        rows = self.axis_operators(h, n_levels, x.dtype, x.device)
+        cols = rows if w == h else self.axis_operators(w, n_levels, x.dtype, x.device)
+        levels, g = [], x
+        for (a_h, e_h), (a_w, e_w) in zip(rows, cols, strict=True):
+            g_next = a_h @ g @ a_w.T
+            levels.append(g - e_h @ g_next @ e_w.T)
+            g = g_next
+        return levels + [g]
 
     def _blur(self, x: Tensor) -> Tensor:
         """One depthwise conv over all channels (or two 1-D ones: the same numbers, since the
@@ -91,6 +175,8 @@ class LaplacianPyramid(torch.nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         n = self.settings.resolved_levels(min(x.shape[-2:]))
+        if self.impl == "matmul":
+            return self._forward_matmul(x, n)
         gauss = [x]
         for _ in range(n - 1):
             gauss.append(self.down(gauss[-1]))
@@ -107,9 +193,9 @@ class LaplacianPyramid(torch.nn.Module):
 class Lap1(torch.nn.Module):
     """Per-image Lap1 distance: returns a vector of length batch."""
 
-    def __init__(self, settings: LapSettings | None = None) -> None:
+    def __init__(self, settings: LapSettings | None = None, impl: str = "matmul") -> None:
         super().__init__()
-        self.pyramid = LaplacianPyramid(settings)
+        self.pyramid = LaplacianPyramid(settings, impl)
 
     @property
     def settings(self) -> LapSettings:

@@ -6,6 +6,7 @@ its encoder mean, GLO and the GAN by optimising codes with the generator frozen.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -82,6 +83,13 @@ class Model(ABC):
         self.shape = shape
         self.device = torch.device(device)
         self.train_data: TrainData | None = None
+        self.precision = "fp32"  # the trainer sets the run's; build_model the config's
+
+    def autocast(self):
+        """The precision the model trains and inverts in (bf16 autocast, or nothing)."""
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @abstractmethod
     def fit(self, data: TrainData, run: RunContext) -> None:

@@ -29,7 +29,9 @@ def build_model(config: RunConfig, shape: tuple[int, int, int], device: str | No
     each rank passes its own GPU)."""
     if config.family not in FAMILIES:
         raise ValueError(f"unknown model family {config.family!r}")
-    return FAMILIES[config.family](config.model, shape, device or config.device)
+    model = FAMILIES[config.family](config.model, shape, device or config.device)
+    model.precision = config.precision
+    return model
 
 
 def load_model(run_dir: Path, device: str = "cpu") -> tuple[Model, RunConfig, dict]:

@@ -105,10 +105,8 @@ def recalibrate_batchnorm(module: nn.Module, batches) -> None:
 
 
 def place(module: nn.Module, device: torch.device) -> nn.Module:
-    """On ``device``; on a GPU also in channels_last (NHWC) layout, which tensor-core
-    convolutions prefer (`bench perf gpu` measures the gain). CPU runs keep NCHW, so CPU
-    numbers and the regression reference do not depend on it."""
-    module = module.to(device)
-    if device.type == "cuda":
-        module = module.to(memory_format=torch.channels_last)
-    return module
+    """On ``device``, in channels_last (NHWC) layout: faster convolutions on GPUs (tensor
+    cores) and on CPUs too (oneDNN): on a 2-core AVX2 CPU, fp32, 64 px, batch 64, ngf 32,
+    a generator training step 388 -> 442 img/s, a discriminator step 458 -> 681, an
+    inversion step 611 -> 756 (docs/performance.md)."""
+    return module.to(device).to(memory_format=torch.channels_last)

@@ -155,6 +155,7 @@ class Trainer:
     def fit(self, model: Trainable, data: TrainData) -> None:
         run, dist = self.run, self.run.dist
         model.train_data = data
+        model.precision = run.precision
         torch.manual_seed(run.seed)
         model.init_weights()
         model.optimizers = model.make_optimizers()

@@ -133,7 +133,8 @@ class GLOModel(Trainable):
         out, z, _ = invert(self.generator, x.to(self.device), self.loss_fn,
                            lambda m, g: self.sample_codes(m, g), project_unit_ball,
                            steps=inv.steps, lr=inv.lr, restarts=inv.restarts,
-                           batch_size=inv.batch_size, seed=1)
+                           batch_size=inv.batch_size, seed=1, keep_best_after=inv.keep_best_after,
+                           converged_rel=inv.converged_rel, autocast=self.autocast)
         return out, z
 
     def latents(self) -> Tensor:

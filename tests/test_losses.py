@@ -28,6 +28,39 @@ def test_pyramid_equals_kornia(faces):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_matmul_pyramid_equals_kornia_and_the_convolutions(size):
+    """The fast path (banded matrices, GEMMs) gives kornia's pyramid to 1e-5 at every size the
+    nets produce, and the depthwise-conv path's values and gradients to float rounding."""
+    kornia = pytest.importorskip("kornia")
+    x = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(size)) * 2 - 1
+    levels = LapSettings().resolved_levels(size)
+    fast = LaplacianPyramid(impl="matmul")(x)
+    theirs = kornia.geometry.transform.build_laplacian_pyramid(x, levels, border_type="reflect")
+    assert len(fast) == len(theirs) == levels
+    for a, b in zip(fast, theirs, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    y = torch.rand_like(x) * 2 - 1
+    torch.testing.assert_close(Lap1(impl="matmul")(x, y), Lap1(impl="conv")(x, y),
+                               atol=1e-6, rtol=1e-5)
+    # backward: the gradient of a fixed random linear read-out of every level (smooth, so
+    # no |.| sign can flip between the two paths' roundings)
+    weights = [torch.randn_like(lev) for lev in fast]
+    grads = []
+    for impl in ("matmul", "conv"):
+        xx = x.clone().requires_grad_(True)
+        sum((lev * w).sum() for lev, w in
+            zip(LaplacianPyramid(impl=impl)(xx), weights, strict=True)).backward()
+        grads.append(xx.grad)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-5)
+
+
+def test_matmul_pyramid_handles_non_square_images():
+    x = torch.rand(2, 1, 32, 64) * 2 - 1
+    for a, b in zip(LaplacianPyramid(impl="matmul")(x), LaplacianPyramid(impl="conv")(x), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_pyramid_reconstructs_the_image(faces):
     pyr = LaplacianPyramid(LapSettings())
     levels = pyr(faces)

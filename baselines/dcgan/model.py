@@ -83,7 +83,8 @@ class GANModel(Trainable):
         out, z, _ = invert(self.generator, x.to(self.device), self.loss_fn,
                            lambda m, g: torch.randn(m, d, generator=g), project_ball(self.radius),
                            steps=inv.steps, lr=inv.lr, restarts=inv.restarts,
-                           batch_size=inv.batch_size, seed=1)
+                           batch_size=inv.batch_size, seed=1, keep_best_after=inv.keep_best_after,
+                           converged_rel=inv.converged_rel, autocast=self.autocast)
         return out, z
 
     def latents(self) -> Tensor:

@@ -1,0 +1,47 @@
+"""Precision: bf16 autocast by default only where the hardware has it; fp32 always selectable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import bench.context as context
+from bench.config import GLOSettings, resolve
+from bench.context import RunContext, default_precision
+from bench.data import get_dataset, load_split
+from bench.losses import LossSpec
+from bench.model import TrainData
+from bench.spec import RunSpec
+from glo import GLOModel
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_cpu_default_follows_native_bf16_and_fp32_stays_selectable(monkeypatch, native):
+    monkeypatch.setattr(context, "cpu_has_native_bf16", lambda: native)
+    assert default_precision("cpu") == ("bf16" if native else "fp32")
+    assert default_precision("cuda") == "bf16"
+    cfg = resolve(RunSpec("lfw25"), "glo-lap1-pca", 80, 32)
+    assert cfg.precision == ("bf16" if native else "fp32")
+    assert resolve(RunSpec("lfw25", precision="fp32"), "glo-lap1-pca", 80, 32).precision == "fp32"
+    assert resolve(RunSpec("lfw25", precision="bf16"), "glo-lap1-pca", 80, 32).precision == "bf16"
+
+
+def test_bf16_training_and_inversion_run_in_bf16_and_land_near_fp32(tmp_path):
+    faces = TrainData.from_array(np.array(load_split(get_dataset("lfw25"), "train", None,
+                                                     tmp_path / "c").images))
+    s = GLOSettings(d=8, epochs=3, batch_size=40, ngf=8, loss=LossSpec("lap1"), init="pca")
+    seen = []
+    out = {}
+    for precision in ("fp32", "bf16"):
+        model = GLOModel(s, (1, 32, 32))
+        model.generator.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        ctx = RunContext(None, quiet=True, precision=precision)
+        model.fit(faces, ctx)
+        assert model.precision == precision
+        x = faces.batch(torch.arange(8))
+        x_hat, _ = model.reconstruct(x)  # held-out inversion, in the model's precision
+        out[precision] = (ctx.curves[-1]["loss"], float((x_hat - x).pow(2).mean()))
+    assert torch.bfloat16 in seen and torch.float32 in seen
+    assert all(np.isfinite(v) for pair in out.values() for v in pair)
+    assert abs(out["bf16"][0] - out["fp32"][0]) < 0.2 * out["fp32"][0], out
