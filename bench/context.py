@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.distributed import SINGLE, Dist
-from bench.io import atomic_write_bytes, atomic_write_json, sha256_bytes
+from bench.io import atomic_write_bytes, atomic_write_json, load_tensors, sha256_bytes
 
 
 def cpu_has_native_bf16() -> bool:
@@ -169,7 +169,7 @@ class RunContext:
             if want != sha256_bytes(data):
                 self.log(f"checkpoint {p} is corrupt (checksum mismatch): trying the previous one")
                 continue
-            state = torch.load(io.BytesIO(data), map_location=self.device, weights_only=False)
+            state = load_tensors(io.BytesIO(data), p, map_location=self.device)
             torch.set_rng_state(state.pop("rng_cpu"))
             self.curves = list(state.pop("curves", []))
             self.log(f"resuming from {p} (epoch {state.get('epoch')})")

@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from bench.errors import BenchError
+
 
 def _fsync_dir(folder: Path) -> None:
     try:
@@ -107,3 +109,20 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def safe_name(dataset: str) -> str:
     """A dataset name as one folder name ("folder:/a/b@64" -> "folder__a_b@64")."""
     return dataset.replace("/", "_").replace(":", "_")
+
+
+def load_tensors(source, what: Path, map_location=None):
+    """torch.load with weights_only=True: tensors and plain values (numbers, strings, lists,
+    dicts, tuples) load; anything else -- a pickle that would import or run code -- is refused
+    with one line naming the file, and nothing in it is executed."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(source, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BenchError(f"{what}: refused to load: it holds more than tensors and plain values "
+                         f"(a pickle that could run code: {first[:120]}); delete it if you did "
+                         f"not write it, or re-create it with `bench run --force`") from None

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from baselines.dcgan import GANModel
 from baselines.pca import PCAModel
 from baselines.vae import VAEModel
 from bench.config import RunConfig, config_from_dict
+from bench.io import load_tensors
 from bench.model import Model
 from bench.provenance import code_version
 from glo import GLOModel
@@ -41,6 +40,6 @@ def load_model(run_dir: Path, device: str = "cpu") -> tuple[Model, RunConfig, di
     dataset = info["data"]["dataset"]
     shape = (dataset["channels"], dataset["resolution"], dataset["resolution"])
     model = build_model(config, shape)
-    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", map_location=device,
-                                     weights_only=False))
+    path = Path(run_dir) / "model.pt"
+    model.load_state_dict(load_tensors(path, path, map_location=device))
     return model, config, info
