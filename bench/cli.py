@@ -290,7 +290,11 @@ def status_cmd(runs_dir: Path, dataset: str | None) -> None:
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
 @DATA_ROOT
-def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None) -> None:
+@click.option("--allow-mixed", is_flag=True,
+              help="Report runs made by different code versions (otherwise refused); the "
+                   "report then says so at the top.")
+def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None,
+               allow_mixed: bool) -> None:
     """Table 1, Figure 1 and the paper's figures next to the paper's numbers."""
     from bench.report import write_report
     from bench.store import find_runs, load_run
@@ -302,7 +306,7 @@ def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None) -> N
         raise BenchError(f"no runs under {runs_dir}: run `bench run --all --dataset lfw25` first")
     for name in datasets:
         folder, text = write_report(name, runs_dir, out, _root(data_root),
-                                    log=lambda m: click.echo(m, err=True))
+                                    log=lambda m: click.echo(m, err=True), allow_mixed=allow_mixed)
         click.echo(f"\nTable 1 on {name} (train MSE, [-1, 1] pixels) -> {folder}/index.html")
         click.echo(text)
 

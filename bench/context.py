@@ -43,6 +43,13 @@ def default_precision(device: str | torch.device) -> str:
     return "fp32"
 
 
+def autocast(precision: str, device: torch.device):
+    """bf16 autocast for precision "bf16", else nothing (fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 class Diverged(RuntimeError):
     def __init__(self, step: int, loss: float, last_finite: float | None) -> None:
         super().__init__(f"loss became {loss} at step {step} (last finite: {last_finite})")
@@ -73,6 +80,7 @@ class RunContext:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
         if not self.quiet:
             tqdm.write(line, file=sys.stdout)  # above a progress bar, if one is showing
+            sys.stdout.flush()
         if self._log_file:
             self._log_file.write(line + "\n")
             self._log_file.flush()
@@ -106,9 +114,7 @@ class RunContext:
         return value
 
     def autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.precision, self.device)
 
     def epoch_generator(self, epoch: int) -> torch.Generator:
         """The data order of an epoch depends only on (seed, epoch) (and the rank, under

@@ -6,7 +6,6 @@ its encoder mean, GLO and the GAN by optimising codes with the generator frozen.
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bench.context import RunContext
+from bench.context import RunContext, autocast
 from bench.distributed import SINGLE, Dist
 
 
@@ -87,9 +86,7 @@ class Model(ABC):
 
     def autocast(self):
         """The precision the model trains and inverts in (bf16 autocast, or nothing)."""
-        if self.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.precision, self.device)
 
     @abstractmethod
     def fit(self, data: TrainData, run: RunContext) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.artifacts import save_png
 from bench.config import TABLE1_METHODS
+from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, safe_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
 from bench.store import find_runs, load_run
@@ -220,14 +221,34 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
     return files
 
 
+def code_versions(results: dict[str, MethodRuns]) -> dict[str, list[str]]:
+    """Source hash -> the methods whose reported runs were made by that code."""
+    out: dict[str, list[str]] = {}
+    for method, res in results.items():
+        for run in res.runs:
+            sha = run["config"].get("code", {}).get("source_sha256", "unknown")
+            if method not in out.setdefault(sha, []):
+                out[sha].append(method)
+    return out
+
+
 def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | None = None,
-                 log=print) -> tuple[Path, str]:
-    """Write reports/<dataset>/ and return (folder, Table 1 as terminal text)."""
+                 log=print, allow_mixed: bool = False) -> tuple[Path, str]:
+    """Write reports/<dataset>/ and return (folder, Table 1 as terminal text). One table, one
+    code version: runs made by different code are refused unless ``allow_mixed``."""
     from jinja2 import Environment, PackageLoader
 
     from bench.figures import plot_figure1
 
     results = collect(runs_dir, dataset)
+    versions = code_versions(results)
+    if len(versions) > 1:
+        detail = "; ".join(f"{sha}: {', '.join(ms)}" for sha, ms in versions.items())
+        if not allow_mixed:
+            raise BenchError(f"{dataset}: the runs in {runs_dir} come from {len(versions)} code "
+                             f"versions ({detail}); re-run them at one version, or pass "
+                             f"--allow-mixed to report them anyway (the report then says so)")
+        log(f"WARNING: {dataset}: runs from {len(versions)} code versions ({detail})")
     out = Path(out_dir) / safe_name(dataset)
     (out / "grids").mkdir(parents=True, exist_ok=True)
     df = table1(dataset, results)
@@ -264,7 +285,11 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         grids[method] = files
         settings += [_settings(r) for r in res.runs]
     lap = next((r.runs[0]["metrics"].get("lap") for r in results.values() if r.runs), None)
+    mixed = ("Mixed code versions (reported with --allow-mixed): "
+             + "; ".join(f"{sha}: {', '.join(ms)}" for sha, ms in versions.items())
+             if len(versions) > 1 else "")
     report = {"dataset": dataset, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "code_versions": versions, "mixed_code_versions": bool(mixed),
               "units": "[-1, 1] pixel range; MSE per pixel; Lap1 per image (see lap)",
               "lap": lap, "paper_column": PAPER_COLUMNS.get(dataset), "fid": FID_NOTE,
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
@@ -273,7 +298,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
     page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
-        labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), fid=FID_NOTE,
+        labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), fid=FID_NOTE, mixed=mixed,
         generated=report["generated"], esc=html.escape)
     atomic_write_text(out / "index.html", page)
     return out, to_text(rows)

@@ -47,3 +47,47 @@ def make_celeba_subset(root: Path, jpegs: list[Path], n_train: int = 6, n_test: 
         lines.append(f"{src.name} {0 if i < n_train else 2}")
     (root / "celeba" / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+def synthetic_jpeg(seed: int = 0, size: tuple[int, int] = (178, 218)) -> bytes:
+    """Real JPEG bytes (PIL's encoder) of a smooth face-sized picture with some noise: what
+    the loaders' fuzz tests corrupt when ../shared/data is absent."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
+    img = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session", params=["synthetic", "real"])
+def jpeg_files(request, tmp_path_factory) -> list[Path]:
+    """CelebA-named JPEG files: made here (always runs) or the shared real ones (skipped
+    with the reason when absent)."""
+    if request.param == "real":
+        folder = need_shared("celeba", "img_align_celeba") / "celeba" / "img_align_celeba"
+        found = sorted(folder.glob("*.jpg"))[:64]
+        assert found, f"no JPEGs in {folder}"
+        return found
+    folder = tmp_path_factory.mktemp("synthetic_jpegs")
+    paths = []
+    for i in range(64):
+        p = folder / f"{i + 1:06d}.jpg"
+        p.write_bytes(synthetic_jpeg(i))
+        paths.append(p)
+    return paths
+
+
+ATTRIBUTES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips "
+              "Big_Nose Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin "
+              "Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open "
+              "Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline "
+              "Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
+              "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young").split()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from bench.data import get_dataset, load_split
@@ -16,6 +17,7 @@ from bench.data.alignment import (
 from bench.data.images import Crop, decode
 
 
+@pytest.mark.slow
 def test_lfw_mean_face_matches_celeba(shared_data, cache_dir, tmp_path):
     celeba = mean_face(load_split(get_dataset("celeba64"), "train", shared_data, cache_dir).images)
     lfw = mean_face(load_split(get_dataset("lfw64"), "train", shared_data, cache_dir).images)

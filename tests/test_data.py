@@ -33,6 +33,7 @@ def test_lfw25_is_embedded_and_split_80_20(tmp_path):
     assert corr > 0.95  # row 0 is skimage's face 0
 
 
+@pytest.mark.slow
 def test_celeba_shared_counts(shared_data, cache_dir):
     ds = get_dataset("celeba32")
     counts = {s: load_split(ds, s, shared_data, cache_dir).images.shape[0] for s in ds.splits}
@@ -196,3 +197,115 @@ def test_fashion_mnist_from_debian_package(tmp_path):
     border = np.concatenate([train.images[:, :, :2].ravel(), train.images[:, :, -2:].ravel()])
     assert border.max() == 0  # the 2-pixel zero padding
     assert train.images[:, :, 2:30, 2:30].mean() > 50  # real garments inside
+
+
+def test_fingerprint_is_content_based_and_travels_with_a_copy(tmp_path, jpeg_files, monkeypatch):
+    """A copy of the same files with new mtimes (another machine, a cluster's scratch) gets the
+    same fingerprint, so the same cache key and run ids; changed bytes with the size and mtime
+    kept get a new one (a stat-based fingerprint would miss that)."""
+    import os
+    import shutil
+
+    from bench.data import get_dataset
+    from tests.conftest import make_celeba_subset
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    ds = get_dataset("celeba32")
+    a = make_celeba_subset(tmp_path / "a", jpeg_files, 6, 2)
+    b = tmp_path / "b"
+    shutil.copytree(a, b, symlinks=False)  # real copies, new inodes
+    for f in (b / "celeba" / "img_align_celeba").iterdir():
+        os.utime(f, (1_000_000_000, 1_000_000_000))
+    assert ds.fingerprint(a) == ds.fingerprint(b)
+    target = b / "celeba" / "img_align_celeba" / jpeg_files[0].name
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    assert ds.fingerprint(b) != ds.fingerprint(a)
+    # the second look at unchanged files reads the hash index, not the files
+    index = next((tmp_path / "cache" / "hash-index").glob("*.json"))
+    assert jpeg_files[1].name in index.read_text()
+
+
+def test_an_interrupted_decode_resumes_where_it_stopped(tmp_path, jpeg_files, monkeypatch):
+    import bench.data.cache as cache
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for p in jpeg_files[:48]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    ds = get_dataset(f"folder:{folder}@32")
+    clean = np.array(load_split(ds, "train", None, tmp_path / "clean", log=lambda m: None).images)
+
+    monkeypatch.setattr(cache, "COMMIT_EVERY", 8)
+    real = cache._decode_one
+    calls = []
+
+    def dies_at_20(job):
+        calls.append(job[0])
+        if job[0] == 20:
+            raise KeyboardInterrupt  # Ctrl-C (or a kill) in the middle of the split
+        return real(job)
+
+    monkeypatch.setattr(cache, "_decode_one", dies_at_20)
+    with pytest.raises(KeyboardInterrupt):
+        load_split(ds, "train", None, tmp_path / "c", log=lambda m: None)
+    monkeypatch.setattr(cache, "_decode_one", lambda job: (calls.append(job[0]), real(job))[1])
+    calls.clear()
+    msgs = []
+    again = load_split(ds, "train", None, tmp_path / "c", log=msgs.append)
+    assert any("resuming an interrupted decode at image 16" in m for m in msgs), msgs
+    assert min(calls) == 16  # the 16 images recorded as done were not decoded again
+    assert np.array_equal(np.array(again.images), clean)
+    assert not list((tmp_path / "c").rglob("*.progress"))
+
+
+# peak of what the preparing process allocated (Python objects and numpy arrays), which is
+# what would run out on 3 million images; the LMDB file's pages that the kernel maps in
+# (and drops under pressure) are not allocations
+_PREPARE_CHILD = r"""
+import sys, tracemalloc
+from pathlib import Path
+tracemalloc.start()
+from bench.data import get_dataset, load_split
+c = load_split(get_dataset("lsun64"), "train", Path(sys.argv[1]), Path(sys.argv[2]), log=lambda m: None)
+assert c.images.shape[0] > 0
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+@pytest.mark.slow
+def test_preparing_an_lmdb_keeps_memory_flat_as_it_grows(tmp_path):
+    """Preparing an LSUN LMDB reads values one at a time: the preparing process's peak
+    allocation stays flat when the database grows 4x (reading every value into RAM, as
+    before, grew it by the database's size)."""
+    import subprocess
+    import sys
+
+    import lmdb
+
+    from tests.conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    peaks, sizes = {}, {}
+    for n in (150, 600):
+        root = tmp_path / f"n{n}"
+        db = root / "lsun" / "bedroom_train_lmdb"
+        db.mkdir(parents=True)
+        env = lmdb.open(str(db), map_size=1 << 30)
+        total = 0
+        with env.begin(write=True) as txn:
+            for i in range(n):
+                buf = io.BytesIO()  # ~200 KB each: noise does not compress
+                Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(buf, "PNG")
+                total += len(buf.getvalue())
+                txn.put(f"{i:08d}".encode(), buf.getvalue())
+        env.close()
+        out = subprocess.run([sys.executable, "-c", _PREPARE_CHILD, str(root), str(tmp_path / f"c{n}")],
+                             capture_output=True, text=True, cwd=ROOT, check=True)
+        peaks[n], sizes[n] = int(out.stdout.strip()) / 2**20, total / 2**20  # MiB
+    grew, data_grew = peaks[600] - peaks[150], sizes[600] - sizes[150]
+    assert data_grew > 80, sizes
+    assert grew < 0.25 * data_grew, (peaks, sizes)

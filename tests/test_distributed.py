@@ -67,6 +67,7 @@ def ddp_store(tmp_path_factory) -> Path:
 DDP_BAND = {"train_mse": 0.35, "test_mse": 0.06}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_two_processes_match_single_process_within_the_seed_spread(ddp_store, method):
     run = _run_dir(ddp_store / "runs", method)
@@ -110,6 +111,7 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
+@pytest.mark.slow
 def test_two_process_glo_killed_mid_training_resumes_to_the_same_numbers(ddp_store, tmp_path):
     out = tmp_path / "runs"
     cmd = _torchrun(out, ddp_store / "cache", ("glo-mse-pca",))
@@ -157,6 +159,7 @@ def _pca_rank(rank: int, world: int, init_file: str, images, result) -> None:
     tdist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_streaming_pca_summed_over_two_ranks_equals_the_single_process_fit(tmp_path):
     from skimage.data import lfw_subset
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
@@ -33,6 +34,7 @@ def _status(out: Path) -> dict[str, dict]:
     return {row["method"]: row for row in status_rows(out)}
 
 
+@pytest.mark.slow
 def test_local_launcher_reports_a_killed_job_and_resubmits_only_it(tmp_path):
     out, cache = tmp_path / "runs", tmp_path / "cache"
     cmd = [sys.executable, "-m", "bench", *GRID, "--out", str(out), "--cache-dir", str(cache)]
@@ -109,6 +111,7 @@ def test_slurm_launcher_without_slurm_is_one_clear_line(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith("error: --launcher slurm: no `sbatch`/`srun`")
 
 
+@pytest.mark.slow
 def test_local_launcher_runs_a_two_process_job_as_one_torch_distributed_group(tmp_path):
     out = tmp_path / "runs"
     r = subprocess.run([sys.executable, "-m", "bench", "run", "--dataset", "lfw25", "--model",

@@ -3,6 +3,7 @@ keeps it correct)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -22,6 +23,7 @@ def test_analytic_generator_flops_equal_torch_flop_counter():
             <= 0.01 * generator_flops(256, 3, res, ngf)
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_runs_every_family_through_fit_on_cpu():
     out = bench_gpu("cpu", resolutions=(32,), batch=16, n_images=64, log=lambda m: None)
     assert {(r["family"], r["resolution"]) for r in out["rows"]} == \

@@ -66,6 +66,5 @@ def test_nan_is_a_regression():
 
 def test_fallback_to_lfw25_says_why(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_DATA", raising=False)
-    monkeypatch.setattr("bench.regress.Path.resolve", lambda self: tmp_path / "a" / "b" / "c.py")
-    dataset, root, why = choose_dataset(tmp_path / "nothing")
+    dataset, root, why = choose_dataset(tmp_path / "nothing", shared=tmp_path / "no-shared")
     assert dataset == "lfw25" and root is None and "falling back" in why

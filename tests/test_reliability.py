@@ -6,7 +6,7 @@ import errno
 import io
 import json
 import os
-import random
+import re
 import signal
 import subprocess
 import sys
@@ -23,13 +23,39 @@ from PIL import Image
 from bench.cli import main
 from bench.data import get_dataset, load_split
 from bench.errors import DataError
-from tests.conftest import ROOT, make_celeba_subset
+from tests.conftest import ATTRIBUTES, ROOT, SHARED_DATA, make_celeba_subset
 
 RUN_ARGS = ["run", "--dataset", "lfw25", "--model", "glo-lap1-pca", "--epochs", "12", "--quiet"]
+KILL_METHODS = ("glo-lap1-pca", "gan-mse", "vae-mse")  # one per family with a training loop
+
+# A bench run that SIGKILLs itself in the middle of writing its 2nd checkpoint: after the
+# previous checkpoint was rotated to prev.pt and half of the new one is on disk, before the
+# rename -- the worst moment for a checkpoint write.
+_KILL_IN_WRITE = r"""
+import os, signal, sys
+import bench.context as context
+real = context.atomic_write_bytes
+seen = []
+def dying(path, data):
+    if path.name == "last.pt":
+        seen.append(path)
+        if len(seen) == 2:
+            with open(path.with_name(".last.pt.partial"), "wb") as f:
+                f.write(data[: len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, data)
+context.atomic_write_bytes = dying
+from bench.cli import main
+sys.argv = ["bench", *sys.argv[1:]]
+main()
+"""
 
 
-def _bench(out: Path, cache: Path) -> list[str]:
-    return [sys.executable, "-m", "bench.cli", *RUN_ARGS, "--out", str(out), "--cache-dir", str(cache)]
+def _args(method: str, out: Path, cache: Path) -> list[str]:
+    return ["run", "--dataset", "lfw25", "--model", method, "--epochs", "6", "--quiet",
+            "--out", str(out), "--cache-dir", str(cache)]
 
 
 def _result(out: Path) -> tuple[dict, bytes]:
@@ -41,35 +67,69 @@ def _result(out: Path) -> tuple[dict, bytes]:
     return numbers, (run_dir / "z.npy").read_bytes()
 
 
-def test_kill_9_at_random_moments_then_resume_gives_identical_metrics(tmp_path):
+def _kill_when(cmd: list[str], ready, timeout: float = 120.0) -> None:
+    """Start ``cmd``; SIGKILL it as soon as ``ready()`` is true (polled every 10 ms)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < timeout:
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the run ended ({proc.returncode}) before the kill"
+
+
+def _run_dir(out: Path) -> Path:
+    found = list((out / "lfw25").glob("*")) if (out / "lfw25").is_dir() else []
+    return found[0] if found else out / "lfw25" / "none"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", KILL_METHODS)
+def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, method):
+    """Killed with SIGKILL right after its first checkpoint, in the middle of writing a
+    checkpoint, and during evaluation: each time the next run says it resumed from a
+    checkpoint, and ends bitwise where an uninterrupted run ends."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cache = tmp_path / "cache"
-    t0 = time.monotonic()
-    subprocess.run(_bench(tmp_path / "straight", cache), check=True, env=env, cwd=ROOT,
-                   capture_output=True)
-    duration = time.monotonic() - t0
-    seed = int(os.environ.get("KILL_SEED", time.time_ns() % 10_000))
-    rng = random.Random(seed)
-    kills = []
-    for _ in range(5):
-        proc = subprocess.Popen(_bench(tmp_path / "killed", cache), env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # each attempt gets at most 0.35 of the straight run's time, so the first two
-        # attempts always die mid-run whatever the seed; later ones may finish first
-        at = rng.uniform(0.5, 0.35 * duration)
-        try:
-            proc.wait(timeout=at)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills.append(round(at, 2))
-    subprocess.run(_bench(tmp_path / "killed", cache), check=True, env=env, cwd=ROOT,
-                   capture_output=True)
-    print(f"kill seed {seed}: killed at {kills} s of a {duration:.1f} s run")
-    assert len(kills) >= 2, f"too few kills landed mid-run: {kills}"
-    straight, killed = _result(tmp_path / "straight"), _result(tmp_path / "killed")
-    assert killed[0] == straight[0]  # bitwise: same floats
-    assert killed[1] == straight[1]
+    bench = [sys.executable, "-m", "bench.cli"]
+    subprocess.run([*bench, *_args(method, tmp_path / "straight", cache)], check=True, env=env,
+                   cwd=ROOT, capture_output=True)
+    straight = _result(tmp_path / "straight")
+
+    def ckpt_exists(out):
+        return lambda: (_run_dir(out) / "ckpt" / "last.pt.sha256").exists()
+
+    def evaluating(out):
+        def ready():
+            log = _run_dir(out) / "log.txt"
+            return log.exists() and "fit done" in log.read_text()
+        return ready
+
+    moments = {
+        "after the first checkpoint": (lambda out: [*bench, *_args(method, out, cache)],
+                                       ckpt_exists, r"last\.pt \(epoch [0-4]\)"),
+        "while writing a checkpoint": (lambda out: [sys.executable, "-c", _KILL_IN_WRITE,
+                                                    *_args(method, out, cache)],
+                                       None, r"prev\.pt \(epoch 0\)"),
+        "during evaluation": (lambda out: [*bench, *_args(method, out, cache)],
+                              evaluating, r"last\.pt \(epoch 5\)"),
+    }
+    for i, (moment, (cmd, when, resumed_from)) in enumerate(moments.items()):
+        out = tmp_path / f"killed{i}"
+        if when is None:  # it kills itself
+            proc = subprocess.run(cmd(out), env=env, cwd=ROOT, capture_output=True)
+            assert proc.returncode == -signal.SIGKILL, (moment, proc.stderr[-2000:])
+        else:
+            _kill_when(cmd(out), when(out))
+        subprocess.run([*bench, *_args(method, out, cache)], check=True, env=env, cwd=ROOT,
+                       capture_output=True)
+        log = (_run_dir(out) / "log.txt").read_text()
+        assert re.search(r"resuming from \S+" + resumed_from, log), (moment, log[-1500:])
+        assert _result(out) == straight, moment  # bitwise: same floats, same codes
 
 
 def test_out_under_a_file_is_a_clear_error(tmp_path):
@@ -101,8 +161,9 @@ def test_disk_full_while_writing_results_leaves_nothing_marked_complete(tmp_path
 
 # ------------------------------------------------------------------------------ fuzzing
 @pytest.fixture(scope="module")
-def real_jpeg(shared_data) -> bytes:
-    return next((shared_data / "celeba" / "img_align_celeba").glob("*.jpg")).read_bytes()
+def real_jpeg(jpeg_files) -> bytes:
+    """A JPEG to corrupt: made in the test, and (when ../shared/data is there) a real one."""
+    return jpeg_files[0].read_bytes()
 
 
 def _corrupt(data: bytes, op: str, where: float, value: int) -> bytes:
@@ -169,8 +230,8 @@ def test_fuzz_modes_and_sizes_decode_or_error_cleanly(tmp_path_factory, real_jpe
 
 @FUZZ
 @given(lines=st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=30), max_size=6))
-def test_fuzz_partition_file(tmp_path_factory, celeba_jpegs, lines):
-    root = make_celeba_subset(tmp_path_factory.mktemp("pt"), celeba_jpegs, 2, 1)
+def test_fuzz_partition_file(tmp_path_factory, jpeg_files, lines):
+    root = make_celeba_subset(tmp_path_factory.mktemp("pt"), jpeg_files, 2, 1)
     part = root / "celeba" / "list_eval_partition.txt"
     part.write_text(part.read_text() + "\n".join(lines) + "\n", encoding="utf-8")
     try:
@@ -181,9 +242,15 @@ def test_fuzz_partition_file(tmp_path_factory, celeba_jpegs, lines):
 
 @FUZZ
 @given(lines=st.lists(st.text(alphabet="0123456789.jpg -1\t", max_size=60), max_size=5))
-def test_fuzz_attribute_file(tmp_path_factory, celeba_jpegs, shared_data, lines):
-    root = make_celeba_subset(tmp_path_factory.mktemp("at"), celeba_jpegs, 2, 1)
-    head = (shared_data / "celeba" / "list_attr_celeba.txt").read_text().splitlines()[:4]
+def test_fuzz_attribute_file(tmp_path_factory, jpeg_files, lines):
+    root = make_celeba_subset(tmp_path_factory.mktemp("at"), jpeg_files, 2, 1)
+    real = SHARED_DATA / "celeba" / "list_attr_celeba.txt"
+    if jpeg_files[0].is_relative_to(SHARED_DATA) and real.is_file():
+        head = real.read_text().splitlines()[:4]
+    else:  # the official format: a count line, the 40 names, then one row of +-1 per image
+        head = ["2", " ".join(ATTRIBUTES)] + [
+            f"{p.name} " + " ".join("1" if (i + k) % 3 == 0 else "-1" for k in range(40))
+            for i, p in enumerate(jpeg_files[:2])]
     (root / "celeba" / "list_attr_celeba.txt").write_text("\n".join(head + lines) + "\n")
     try:
         header, rows = get_dataset("celeba32").attributes(root)
@@ -192,16 +259,16 @@ def test_fuzz_attribute_file(tmp_path_factory, celeba_jpegs, shared_data, lines)
         assert "list_attr_celeba.txt:" in str(e)
 
 
-def test_lmdb_with_a_corrupt_value(tmp_path, celeba_jpegs):
+def test_lmdb_with_a_corrupt_value(tmp_path, jpeg_files):
     import lmdb
 
     db = tmp_path / "lsun" / "bedroom_train_lmdb"
     db.mkdir(parents=True)
     env = lmdb.open(str(db), map_size=1 << 24)
     with env.begin(write=True) as txn:
-        for f in celeba_jpegs[:30]:
+        for f in jpeg_files[:30]:
             txn.put(f.stem.encode(), f.read_bytes())
-        txn.put(b"zz-corrupt", celeba_jpegs[0].read_bytes()[:500])
+        txn.put(b"zz-corrupt", jpeg_files[0].read_bytes()[:500])
     env.close()
     lsun = get_dataset("lsun64")
     split = next(s for s in lsun.splits if "zz-corrupt" in [k for k, _ in lsun.sources(tmp_path, s)])
@@ -211,8 +278,8 @@ def test_lmdb_with_a_corrupt_value(tmp_path, celeba_jpegs):
     assert [s["name"] for s in c.manifest["skipped"]] == ["zz-corrupt"]
 
 
-def test_damaged_cache_is_detected_and_rebuilt(tmp_path, celeba_jpegs):
-    root = make_celeba_subset(tmp_path / "d", celeba_jpegs)
+def test_damaged_cache_is_detected_and_rebuilt(tmp_path, jpeg_files):
+    root = make_celeba_subset(tmp_path / "d", jpeg_files)
     ds = get_dataset("celeba32")
     first = load_split(ds, "train", root, tmp_path / "c")
     good = np.array(first.images)

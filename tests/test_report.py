@@ -12,7 +12,6 @@ from PIL import Image
 
 from bench.cli import main
 from bench.config import TABLE1_METHODS
-from bench.paper import PAPER_TABLE1_MSE
 from bench.report import collect, table1
 
 
@@ -45,11 +44,22 @@ def test_every_row_present_and_missing_shown_as_missing(store):
     assert "GLO, Lap1, PCA init" in output and "missing" in output  # the terminal table
 
 
+# Table 1 of the paper (train MSE), typed here from the paper, independently of bench/paper.py
+PAPER = {  # method: (CelebA-64, CelebA-128, LSUN-64)
+    "pca": (0.0203, 0.0132, 0.0269), "gan-mse": (0.0255, 0.0264, 0.0262),
+    "gan-lap1": (0.0399, 0.0400, 0.0403), "vae-mse": (None, 0.0122, None),
+    "vae-lap1": (None, 0.0147, None), "glo-mse-random": (0.0326, 0.0345, 0.0957),
+    "glo-mse-pca": (0.0148, 0.0142, 0.0240), "glo-lap1-random": (0.0175, 0.0152, 0.0444),
+    "glo-lap1-pca": (0.0130, 0.0125, 0.0222),
+}
+
+
 def test_paper_column_equals_the_paper(tmp_path):
     for dataset, col in (("celeba64", 0), ("celeba128", 1), ("lsun64", 2)):
         df = table1(dataset, collect(tmp_path, dataset))
+        assert list(df["method"]) == list(PAPER)
         for row in df.itertuples():
-            want = PAPER_TABLE1_MSE[row.method][col]
+            want = PAPER[row.method][col]
             assert (pd.isna(row.paper_mse) and want is None) or row.paper_mse == want
     assert table1("lfw25", collect(tmp_path, "lfw25"))["paper_mse"].isna().all()
 
@@ -103,3 +113,26 @@ def test_same_seed_under_two_code_versions_is_not_two_seeds(store, tmp_path):
     (older / "status.json").write_text(json.dumps(status))
     res = collect(runs, "lfw25")["pca"]
     assert len(res.runs) == 1 and res.runs[0]["path"] == str(src)
+
+
+def test_a_table_from_two_code_versions_is_refused_unless_allowed(store, tmp_path):
+    import shutil
+
+    root, _ = store
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "runs", runs)
+    (pca,) = (runs / "lfw25").glob("pca-*")
+    cfg = json.loads((pca / "config.json").read_text())
+    cfg["code"]["source_sha256"] = "0000000000000000"  # PCA made by other code than the rest
+    (pca / "config.json").write_text(json.dumps(cfg))
+    args = ["report", "--runs", str(runs), "--out", str(tmp_path / "reports")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    line = r.output.strip().splitlines()[-1]
+    assert "2 code versions" in line and "--allow-mixed" in line and "0000000000000000: pca" in line
+    assert not (tmp_path / "reports" / "lfw25" / "index.html").exists()
+    r = CliRunner().invoke(main, [*args, "--allow-mixed"])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "reports" / "lfw25" / "index.html").read_text()
+    assert "Mixed code versions" in page
+    assert json.loads((tmp_path / "reports" / "lfw25" / "report.json").read_text())["mixed_code_versions"]

@@ -1,9 +1,13 @@
 """Named datasets: where each lives on disk, its layout, splits, crop and fingerprint.
 
 Every dataset yields uint8 arrays N x C x H x W per split; `bench.data.cache` decodes
-them once and maps them on later runs. Fingerprints are names + sizes + mtimes of the
-source files (plus the content hash of index files such as the partition list): cheap
-on 200k files, and any added, removed, replaced or touched file changes them.
+them once and maps them on later runs. Fingerprints are content-based: the names, sizes
+and SHA-256 of the source files' bytes (plus index files such as the partition list), so
+the same files give the same fingerprint on any machine, after a copy, whatever their
+mtimes -- run ids and cache keys travel with the data. Each file is hashed once: a
+stat-keyed index (path, size, mtime, ctime, inode -> hash) under the cache folder serves
+the hash again while the file is untouched (any write, or a utime, changes its ctime), so a fingerprint of 200k unchanged files costs their
+stat calls.
 """
 
 from __future__ import annotations
@@ -37,7 +41,36 @@ def hash_fraction(name: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def stat_fingerprint(root: Path, relpaths: list[str], extra: bytes = b"") -> str:
+FINGERPRINT_METHOD = ("sha256 of names + sizes + sha256 of each file's bytes (+ index files' "
+                      "bytes; array datasets: sha256 of the array)")
+
+
+def hash_index_dir() -> Path:
+    """Where the stat-keyed hash indexes live ($BENCH_CACHE, else ~/.cache/glo-bench)."""
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "glo-bench")) / "hash-index"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_fingerprint(root: Path, relpaths: list[str], extra: bytes = b"") -> str:
+    """sha256 over (name, size, sha256 of the bytes) of each file below ``root``. A file whose
+    (size, mtime, ctime, inode) is what the index recorded is not read again."""
+    import json
+
+    root = Path(root)
+    index_path = hash_index_dir() / (hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+                                     + ".json")
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    changed = False
     h = hashlib.sha256(extra)
     for rel in relpaths:
         try:
@@ -45,7 +78,21 @@ def stat_fingerprint(root: Path, relpaths: list[str], extra: bytes = b"") -> str
         except FileNotFoundError:
             h.update(f"{rel}\0missing\n".encode())
             continue
-        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        hit = index.get(rel)
+        if hit is None or hit[:4] != key:
+            hit = [*key, _file_sha256(root / rel)]
+            index[rel] = hit
+            changed = True
+        h.update(f"{rel}\0{st.st_size}\0{hit[4]}\n".encode())
+    if changed:
+        try:
+            index_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(index))
+            os.replace(tmp, index_path)
+        except OSError:
+            pass  # a read-only cache: the next call hashes again, the fingerprint is the same
     return h.hexdigest()
 
 
@@ -188,7 +235,7 @@ class CelebA(Dataset):
         root = self.locate(data_root)
         part_bytes = (root / "list_eval_partition.txt").read_bytes()
         listed = sorted(n for split in self.partition(data_root).values() for n in split)
-        return stat_fingerprint(root / "img_align_celeba", listed, extra=part_bytes)
+        return content_fingerprint(root / "img_align_celeba", listed, extra=part_bytes)
 
 
 # -------------------------------------------------------------------------------- LFW
@@ -224,7 +271,7 @@ class LFW(Dataset):
         return out
 
     def fingerprint(self, data_root: Path) -> str:
-        return stat_fingerprint(self.locate(data_root), self.files(data_root))
+        return content_fingerprint(self.locate(data_root), self.files(data_root))
 
 
 # -------------------------------------------------------------------- folder of images
@@ -253,10 +300,48 @@ class Folder(Dataset):
 
     def fingerprint(self, data_root: Path) -> str:
         root = self.locate(data_root)
-        return stat_fingerprint(root, list_images(root))
+        return content_fingerprint(root, list_images(root))
 
 
 # ------------------------------------------------------------------------------- LSUN
+@dataclass(frozen=True)
+class LMDBItem:
+    """One value of an LMDB, read only when it is decoded."""
+
+    db: str
+    key: bytes
+
+    def read(self) -> bytes:
+        """The value's bytes. A decoding worker keeps its database open; the main process
+        opens and closes it each time, since LMDB refuses a second open of an environment
+        in one process, and a forked worker would inherit the open one."""
+        import multiprocessing as mp
+
+        import lmdb
+
+        def get(env) -> bytes:
+            with env.begin(write=False) as txn:
+                value = txn.get(self.key)
+            if value is None:
+                raise ValueError(f"key {self.key!r} vanished from {self.db}")
+            return bytes(value)
+
+        opts = {"readonly": True, "lock": False, "readahead": False, "meminit": False}
+        if mp.parent_process() is None:
+            env = lmdb.open(self.db, **opts)
+            try:
+                return get(env)
+            finally:
+                env.close()
+        key = (os.getpid(), self.db)
+        if key not in _LMDB_ENVS:
+            _LMDB_ENVS[key] = lmdb.open(self.db, **opts)
+        return get(_LMDB_ENVS[key])
+
+
+_LMDB_ENVS: dict = {}
+
+
 @dataclass(frozen=True)
 class LSUN(Dataset):
     """LSUN bedrooms: torchvision's LMDB layout, or a folder of images.
@@ -289,7 +374,10 @@ class LSUN(Dataset):
     def _is_lmdb(path: Path) -> bool:
         return (path / "data.mdb").is_file()
 
-    def _entries(self, path: Path) -> list[tuple[str, str | bytes]]:
+    def _entries(self, path: Path) -> list[tuple[str, str | LMDBItem]]:
+        """(name, source) per image. From an LMDB only the keys are read here; each value is
+        read when it is decoded (bench.data.cache), so memory does not grow with the
+        database (LSUN bedroom: 3 million images, ~43 GB)."""
         if not self._is_lmdb(path):
             return [(rel, str(path / rel)) for rel in list_images(path)]
         import lmdb
@@ -299,10 +387,10 @@ class LSUN(Dataset):
         except lmdb.Error as e:
             raise DataError(f"{path}: cannot open LMDB ({e}); expected an LSUN LMDB "
                             f"folder holding data.mdb") from None
-        out = []
+        db = str(path)
         with env.begin(write=False) as txn:
-            for key, value in txn.cursor():
-                out.append((key.decode("ascii", "replace"), bytes(value)))
+            out = [(key.decode("ascii", "replace"), LMDBItem(db, bytes(key)))
+                   for key in txn.cursor().iternext(keys=True, values=False)]
         env.close()
         return out
 
@@ -319,7 +407,7 @@ class LSUN(Dataset):
         h = hashlib.sha256()
         for p in parts:
             files = ["data.mdb"] if self._is_lmdb(p) else list_images(p)
-            h.update(f"{p.name}:{stat_fingerprint(p, files)}\n".encode())
+            h.update(f"{p.name}:{content_fingerprint(p, files)}\n".encode())
         return h.hexdigest()
 
 
@@ -413,7 +501,7 @@ class FashionMNIST(Dataset):
     def fingerprint(self, data_root: Path) -> str:
         folder = self.locate(data_root)
         files = [p.name for s in FASHION_FILES.values() if (p := self._find(folder, s))]
-        return stat_fingerprint(folder, files)
+        return content_fingerprint(folder, files)
 
 
 def _build_registry() -> dict[str, Dataset]:
