@@ -84,6 +84,19 @@ def bench_data(data_root: Path, cache_dir: Path | None, n: int = 2000) -> dict:
 
 
 # -------------------------------------------------------------------------- 2 GLO step
+def _glo_step(g, opt, codes, idx, x, loss_fn) -> None:
+    """One GLO step written out: G and the batch's codes (lr 10), then the projection."""
+    from bench.inversion import project_unit_ball
+
+    z = codes[idx].clone().requires_grad_(True)
+    loss = loss_fn(g(z), x).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        codes[idx] = project_unit_ball(z - 10.0 * z.grad)
+
+
 def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int = 256) -> dict:
     """ngf 64 is the paper's width, 32 the cpu profile's."""
     from bench.inversion import project_unit_ball
@@ -103,14 +116,7 @@ def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int 
     def glo_step():
         b = state["b"] = (state["b"] + batch) % (n - batch)
         idx = perm[b:b + batch]
-        x = images[idx].float().div_(127.5).sub_(1)
-        z = codes[idx].clone().requires_grad_(True)
-        loss = lap(g(z), x).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            codes[idx] = project_unit_ball(z - 10.0 * z.grad)
+        _glo_step(g, opt, codes, idx, images[idx].float().div_(127.5).sub_(1), lap)
 
     z_fixed = codes[:batch].clone()
     x_fixed = images[:batch].float().div(127.5).sub(1)
@@ -183,13 +189,7 @@ def bench_glo_loop(data_root: Path, cache_dir: Path | None, n: int = 1024, batch
     def plain_epoch() -> int:
         seen = 0
         for idx, x in loader:
-            z = codes[idx].clone().requires_grad_(True)
-            loss = _plain_lap1(g(z), x).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                codes[idx] = project_unit_ball(z - 10.0 * z.grad)
+            _glo_step(g, opt, codes, idx, x, _plain_lap1)
             seen += idx.numel()
         return seen
 

@@ -104,13 +104,17 @@ def test_glo_pca_init_beats_random_init_early(faces):
     assert out["pca"] < out["random"], out
 
 
-def test_inversion_recovers_a_planted_code():
+def _planted(n: int) -> tuple[Generator, torch.Tensor]:
+    """A random generator (eval mode) and n images it makes from codes inside the ball."""
     torch.manual_seed(0)
     g = Generator(16, 1, 32, ngf=16)
     g.eval()
-    z_true = project_unit_ball(torch.randn(6, 16)) * 0.9
     with torch.no_grad():
-        x = g(z_true)
+        return g, g(project_unit_ball(torch.randn(n, 16)) * 0.9)
+
+
+def test_inversion_recovers_a_planted_code():
+    g, x = _planted(6)
     loss = ReconLoss(LossSpec("mse"))
     x_hat, z, per_image = invert(g, x, loss, lambda n, gen: torch.randn(n, 16, generator=gen),
                                  project_unit_ball, steps=400, lr=0.05, restarts=2, batch_size=6)
@@ -128,12 +132,7 @@ def test_inversion_recovers_a_planted_code():
 def test_inversion_pruning_and_early_stop_do_less_work_for_the_same_result():
     """Keeping only each image's best restart after 25% of the steps, and stopping images
     whose loss has flattened, cut the decoder's work; the planted codes are still found."""
-    torch.manual_seed(0)
-    g = Generator(16, 1, 32, ngf=16)
-    g.eval()
-    z_true = project_unit_ball(torch.randn(8, 16)) * 0.9
-    with torch.no_grad():
-        x = g(z_true)
+    g, x = _planted(8)
     rows = []
 
     class Counting(torch.nn.Module):
