@@ -197,11 +197,7 @@ def _run_here(spec, run_all: bool) -> None:
     log = click.echo if dist.is_main else (lambda _m: None)
     results = []
     try:
-        if not dist.is_main:
-            dist.barrier()  # rank 0 decodes into the cache first; the others then read it
-        data = load_run_data(spec, log=log)
-        if dist.is_main:
-            dist.barrier()
+        data = load_run_data(spec, log=log, dist=dist)
         for method in spec.methods:
             res = run_method(spec, method, data=data, dist=dist, log=log)
             results.append(res)

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +49,14 @@ def autocast(precision: str, device: torch.device):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def progress_disabled(quiet: bool) -> bool | None:
+    """tqdm's ``disable`` for a progress bar: off when quiet (--quiet, rank > 0) or in CI;
+    None lets tqdm turn itself off when stderr is not a terminal."""
+    if quiet or os.environ.get("CI"):
+        return True
+    return None
 
 
 class Diverged(RuntimeError):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from bench.context import progress_disabled
 from bench.distributed import SINGLE, Dist
 from bench.losses import Lap1, LapSettings, mse_per_image
 from bench.model import Model, to_float
@@ -155,7 +155,7 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
     chosen = {name: eval_indices(imgs.shape[0], limit) for name, (imgs, limit, _) in parts.items()}
     total = sum(idx.size for idx in chosen.values())
     with tqdm(total=total, unit="img", desc="evaluate", leave=False,
-              disable=True if ctx.quiet or os.environ.get("CI") else None) as bar:
+              disable=progress_disabled(ctx.quiet)) as bar:
         for name, (imgs, _limit, is_train) in parts.items():
             t = time.time()
             idx = chosen[name]

@@ -48,7 +48,7 @@ def frozen(module: nn.Module):
 def _keep_rows(opt: torch.optim.Adam, z: Tensor, rows: Tensor) -> tuple[Tensor, torch.optim.Adam]:
     """The rows ``rows`` of z as a new leaf, with a new Adam that carries on their moments."""
     kept = z.detach()[rows].clone().requires_grad_(True)
-    new = torch.optim.Adam([kept], **{k: v for k, v in opt.defaults.items() if k == "lr"})
+    new = torch.optim.Adam([kept], lr=opt.param_groups[0]["lr"])
     new.state[kept] = {k: (v[rows].clone() if torch.is_tensor(v) and v.dim() > 0 else v)
                        for k, v in opt.state[z].items()}
     return kept, new
@@ -59,7 +59,7 @@ def invert(decoder: nn.Module, x: Tensor, loss_fn: Callable[[Tensor, Tensor], Te
            lr: float, restarts: int, batch_size: int, seed: int = 0, keep_best_after: float = 1.0,
            converged_rel: float = 0.0, check_every: int = 10,
            autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-           progress: Callable[[int], None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+           ) -> tuple[Tensor, Tensor, Tensor]:
     """Returns (x_hat, z, per-image loss) for images x (N x C x H x W in [-1, 1]).
 
     ``keep_best_after`` < 1: once that fraction of the steps is done, only each image's best
@@ -125,6 +125,4 @@ def invert(decoder: nn.Module, x: Tensor, loss_fn: Callable[[Tensor, Tensor], Te
                 outs.append(out[pick])
                 codes.append(z.detach()[pick])
                 losses.append(final.min(0).values)
-            if progress is not None:
-                progress(b)
     return torch.cat(outs), torch.cat(codes), torch.cat(losses)

@@ -162,12 +162,12 @@ def bench_glo_loop(data_root: Path, cache_dir: Path | None, n: int = 1024, batch
     researcher writes first (PIL + torchvision transforms + DataLoader with 2 workers decoding
     every epoch, fp32, Lap1 the obvious way), side by side in this process."""
     from bench.config import GLOSettings
-    from bench.context import RunContext
     from bench.data import get_dataset, load_split
     from bench.inversion import project_unit_ball
     from bench.losses import LossSpec
     from bench.model import TrainData
     from bench.nets import Generator
+    from bench.perf_gpu import EpochClock
     from glo import GLOModel
 
     ds = get_dataset("celeba64")
@@ -194,19 +194,11 @@ def bench_glo_loop(data_root: Path, cache_dir: Path | None, n: int = 1024, batch
         return seen
 
     # --- ours: GLOModel.fit through the trainer, timed per epoch --------------------------
-    class Clock(RunContext):
-        stamps: list[float] = []
-
-        def record(self, **values) -> None:
-            self.stamps.append(time.perf_counter())
-            super().record(**values)
-
     def ours_rate() -> float:
         settings = GLOSettings(d=d, epochs=3, batch_size=batch, ngf=ngf, loss=LossSpec("lap1"),
                                init="random")
         model = GLOModel(settings, (3, 64, 64))
-        ctx = Clock(None, quiet=True, precision=default_precision("cpu"))
-        ctx.stamps = []
+        ctx = EpochClock(None, quiet=True, precision=default_precision("cpu"))
         model.fit(TrainData.from_array(cached.images[:n]), ctx)
         per_epoch = min(b - a for a, b in zip(ctx.stamps[:-1], ctx.stamps[1:], strict=True))
         return (n // batch) * batch / per_epoch  # a last batch of n % batch is one step more

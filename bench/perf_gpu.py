@@ -66,7 +66,7 @@ def _settings(family: str, resolution: int, batch: int, precision_loss: str):
     return GANSettings(d=256, epochs=1, batch_size=batch, loss=loss)
 
 
-class _EpochClock(RunContext):
+class EpochClock(RunContext):
     """A RunContext that timestamps the end of every epoch (after the device is idle)."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -91,7 +91,7 @@ def train_rate(family: str, images: torch.Tensor, batch: int, precision: str,
     for net in vars(model).values():  # the models choose channels_last on GPUs: override
         if isinstance(net, nn.Module):
             net.to(memory_format=layout)
-    ctx = _EpochClock(None, device=str(images.device), precision=precision, quiet=True)
+    ctx = EpochClock(None, device=str(images.device), precision=precision, quiet=True)
     model.fit(data, ctx)
     per_epoch = sorted(b - a for a, b in zip(ctx.stamps[:-1], ctx.stamps[1:], strict=True))
     images_per_epoch = (len(data) // batch) * batch  # the last partial batch is one step more

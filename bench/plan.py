@@ -10,6 +10,7 @@ from typing import Any
 from bench.config import RunConfig, resolve
 from bench.data import get_dataset, load_split
 from bench.data.cache import CachedSplit
+from bench.distributed import SINGLE, Dist
 from bench.errors import BenchError
 from bench.io import safe_name
 from bench.models import CODE_AT_IMPORT
@@ -47,8 +48,18 @@ class Plan:
     run: RunDir
 
 
-def load_run_data(spec: RunSpec, log=print) -> RunData:
-    """The spec's dataset splits (decoded into the cache the first time)."""
+def load_run_data(spec: RunSpec, log=print, dist: Dist = SINGLE) -> RunData:
+    """The spec's dataset splits (decoded into the cache the first time). Under
+    torch.distributed rank 0 decodes first; the other ranks then read its cache."""
+    if not dist.is_main:
+        dist.barrier()
+    data = _load(spec, log)
+    if dist.is_main:
+        dist.barrier()
+    return data
+
+
+def _load(spec: RunSpec, log) -> RunData:
     dataset = get_dataset(spec.dataset)
 
     def load(ds, split: str) -> CachedSplit:

@@ -48,11 +48,7 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
     if not dist.is_main:
         log = _silent
     if data is None:
-        if not dist.is_main:
-            dist.barrier()  # rank 0 decodes into the cache first; the others then read it
-        data = load_run_data(spec, log=log)
-        if dist.is_main:
-            dist.barrier()
+        data = load_run_data(spec, log=log, dist=dist)
     plan = plan_run(data, spec, method, world_size=dist.world)
     run = plan.run
     if dist.broadcast_object(run.is_complete() and not spec.force):

@@ -23,7 +23,6 @@ where an uninterrupted one does (tests/test_conformance.py).
 from __future__ import annotations
 
 import math
-import os
 from abc import abstractmethod
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from bench.context import RunContext
+from bench.context import RunContext, progress_disabled
 from bench.model import Model, TrainData
 from bench.nets import dcgan_init
 
@@ -138,14 +137,6 @@ class Trainable(Model):
         self.load_model_extra_state(state)
 
 
-def _progress_disabled(run: RunContext) -> bool | None:
-    """Progress bars only for a person at a terminal: never when quiet, in CI, or on rank > 0
-    (None lets tqdm turn itself off when stderr is not a terminal)."""
-    if run.quiet or os.environ.get("CI"):
-        return True
-    return None
-
-
 class Trainer:
     """Runs a Trainable's epochs under one RunContext (see the module docstring)."""
 
@@ -186,7 +177,7 @@ class Trainer:
         step = start * math.ceil(len(data) / batch_size)
         epochs = range(start, rule.epochs) if not stopped else range(0)
         bar = tqdm(epochs, total=rule.epochs, initial=start, unit="epoch", leave=False,
-                   desc=type(model).__name__, disable=_progress_disabled(run))
+                   desc=type(model).__name__, disable=progress_disabled(run.quiet))
         for epoch in bar:
             gen = run.epoch_generator(epoch)
             sums: dict[str, float] = {}

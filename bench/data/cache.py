@@ -27,15 +27,11 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.data.images import Crop, decode
-from bench.data.sources import FINGERPRINT_METHOD, Dataset, LMDBItem
+from bench.data.sources import FINGERPRINT_METHOD, Dataset, LMDBItem, default_cache_dir
 from bench.errors import DataError
 from bench.io import atomic_write_json, safe_name, sha256_file
 
 CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "glo-bench"))
 
 
 def default_data_root() -> Path:

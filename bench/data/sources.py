@@ -6,8 +6,8 @@ and SHA-256 of the source files' bytes (plus index files such as the partition l
 the same files give the same fingerprint on any machine, after a copy, whatever their
 mtimes -- run ids and cache keys travel with the data. Each file is hashed once: a
 stat-keyed index (path, size, mtime, ctime, inode -> hash) under the cache folder serves
-the hash again while the file is untouched (any write, or a utime, changes its ctime), so a fingerprint of 200k unchanged files costs their
-stat calls.
+the hash again while the file is untouched (any write, or a utime, changes its ctime), so
+a fingerprint of 200k unchanged files costs their stat calls.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.data.images import Crop
 from bench.errors import DataError
+from bench.io import sha256_file
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 HOLDOUT_FRACTION = 0.1  # folder-style datasets: share of files (by seeded hash) in "test"
@@ -45,17 +46,13 @@ FINGERPRINT_METHOD = ("sha256 of names + sizes + sha256 of each file's bytes (+ 
                       "bytes; array datasets: sha256 of the array)")
 
 
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "glo-bench"))
+
+
 def hash_index_dir() -> Path:
-    """Where the stat-keyed hash indexes live ($BENCH_CACHE, else ~/.cache/glo-bench)."""
-    return Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "glo-bench")) / "hash-index"
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Where the stat-keyed hash indexes live: the default cache folder's hash-index/."""
+    return default_cache_dir() / "hash-index"
 
 
 def content_fingerprint(root: Path, relpaths: list[str], extra: bytes = b"") -> str:
@@ -81,7 +78,7 @@ def content_fingerprint(root: Path, relpaths: list[str], extra: bytes = b"") -> 
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         hit = index.get(rel)
         if hit is None or hit[:4] != key:
-            hit = [*key, _file_sha256(root / rel)]
+            hit = [*key, sha256_file(root / rel)]
             index[rel] = hit
             changed = True
         h.update(f"{rel}\0{st.st_size}\0{hit[4]}\n".encode())
