@@ -155,7 +155,9 @@ def _pca_rank(rank: int, world: int, init_file: str, images, result) -> None:
     fit = fit_streaming(lambda: iter(mine.split(16)), 20, 20, 4, seed=0, p=images.shape[1],
                         reduce=dist.all_reduce_sum)
     if rank == 0:
-        result.put((fit.components, fit.singular_values, fit.n))
+        # numpy arrays travel by value; a torch tensor would travel as a shared-memory file
+        # descriptor that the receiver can no longer fetch once this process has exited
+        result.put((fit.components.numpy(), fit.singular_values.numpy(), fit.n))
     tdist.destroy_process_group()
 
 
@@ -174,6 +176,7 @@ def test_streaming_pca_summed_over_two_ranks_equals_the_single_process_fit(tmp_p
     for p in procs:
         p.start()
     comps, svals, n = result.get(timeout=120)
+    comps, svals = torch.from_numpy(comps), torch.from_numpy(svals)
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
