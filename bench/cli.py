@@ -7,6 +7,7 @@ bench runs                       the run store as a table
 bench report                     Table 1, Figure 1 and the grids beside the paper's numbers
 bench regress                    the CI regression check against the committed reference
 bench perf                       speed benchmarks, each side by side with the plain way
+bench fid fetch|status           the Inception weights for FID/KID: how to get them, where found
 """
 
 from __future__ import annotations
@@ -138,6 +139,12 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
               help="Training images measured (default: the profile's; 0: all).")
 @click.option("--eval-test-n", type=click.IntRange(min=0), default=None,
               help="Test images measured (default: the profile's; 0: all).")
+@click.option("--fid-n", "eval_fid_n", type=click.IntRange(min=0), default=None,
+              help="Samples (and test images) for FID/KID/precision-recall; 0 = as many as "
+                   "the test split (default: the profile's).")
+@click.option("--fid-weights", type=click.Path(path_type=Path), default=None,
+              help="torch-fidelity's Inception weights file (else $BENCH_FID_WEIGHTS, else its "
+                   "cache); without it no sample-quality number is computed.")
 @click.option("--invert-steps", type=int, default=None, help="Inversion steps (GAN, GLO held-out).")
 @click.option("--plateau", type=click.FloatRange(min=0), default=None,
               help="GLO/VAE: stop once the epoch loss improves by less than this fraction "
@@ -160,7 +167,8 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--wait/--no-wait", default=None,
               help="Wait for the jobs (default: wait with local, return at once with slurm).")
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
-            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, invert_steps,
+            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
+            fid_weights, invert_steps,
             plateau, ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
             time_limit, cpus_per_task, mem_gb, wait) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
@@ -180,6 +188,7 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
                    overrides=Overrides(epochs=epochs, batch_size=batch_size, subset=subset,
                                        invert_steps=invert_steps, plateau=plateau),
                    eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
+                   eval_fid_n=eval_fid_n, fid_weights=fid_weights,
                    skip_corrupt=skip_corrupt, force=force, quiet=quiet,
                    ckpt_interval_s=ckpt_interval, cluster=cluster)
     if cluster is not None:
@@ -191,15 +200,16 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
 def _run_here(spec, run_all: bool) -> None:
     """Every method of the spec in this process (one rank of several under torchrun)."""
     from bench.plan import load_run_data
-    from bench.runner import run_method
+    from bench.runner import find_fidelity, run_method
 
     dist = Dist.from_env(spec.device)  # torchrun / a multi-task submitit job: one rank of several
     log = click.echo if dist.is_main else (lambda _m: None)
     results = []
     try:
         data = load_run_data(spec, log=log, dist=dist)
+        fidelity = find_fidelity(spec, log) if dist.is_main else None
         for method in spec.methods:
-            res = run_method(spec, method, data=data, dist=dist, log=log)
+            res = run_method(spec, method, data=data, dist=dist, log=log, fidelity=fidelity)
             results.append(res)
             if dist.is_main and len(spec.methods) > 1:
                 click.echo(_result_line(res))
@@ -344,6 +354,35 @@ def perf_cmd(which, data_root, cache_dir, json_out) -> None:
                    f"{'met' if r['ok'] else 'MISSED'}")
     if json_out:
         atomic_write_json(json_out, results)
+
+
+@main.group(cls=Group)
+def fid() -> None:
+    """Sample quality (FID, KID, precision/recall through torch-fidelity): its weights file."""
+
+
+@fid.command("fetch")
+def fid_fetch() -> None:
+    """How to get torch-fidelity's Inception weights once (nothing downloads at run time)."""
+    from bench.fidelity import fetch_instructions
+
+    click.echo(fetch_instructions())
+
+
+@fid.command("status")
+@click.option("--fid-weights", type=click.Path(path_type=Path), default=None)
+def fid_status(fid_weights: Path | None) -> None:
+    """Which Inception weights file a run would use, and its SHA-256."""
+    from bench.fidelity import Extractor, find_weights, missing_hint
+
+    path = find_weights(fid_weights)
+    if path is None:
+        click.echo(missing_hint())
+        return
+    ext = Extractor.load(path)
+    click.echo(f"{path}: SHA-256 {ext.sha256} "
+               + ("(torch-fidelity's standard weights)" if ext.standard
+                  else "(NOT the standard weights: FIDs not comparable with published ones)"))
 
 
 @main.command("runs")

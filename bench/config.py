@@ -109,6 +109,10 @@ class EvalSettings:
     heldout_n: int = ALL
     lap: LapSettings = LapSettings()
     n_samples: int = 64
+    # sample quality (FID/KID/precision-recall, only when the Inception weights are present):
+    # this many samples against as many test images (ALL: as many as the test split has),
+    # and as many scored training images' reconstructions against their originals
+    fid_n: int = ALL
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,8 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
         return cpu_default if profile == "cpu" else ALL
 
     ev = EvalSettings(train_n=count(spec.eval_train_n, 1000), test_n=count(spec.eval_test_n, 500),
-                      heldout=spec.heldout, heldout_n=300 if profile == "cpu" else ALL)
+                      heldout=spec.heldout, heldout_n=300 if profile == "cpu" else ALL,
+                      fid_n=count(spec.eval_fid_n, 500))
     if world_size > 1 and family != "pca":
         notes.append(f"{world_size} processes: each rank trains on its own block of images in "
                      f"batches of about {model.batch_size}/{world_size} (batch-norm statistics "

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from bench.context import progress_disabled
 from bench.distributed import SINGLE, Dist
+from bench.fidelity import FidelityJob, compare, describe, to_uint8
 from bench.losses import Lap1, LapSettings, mse_per_image
 from bench.model import Model, to_float
 
@@ -50,6 +51,7 @@ class SplitResult:
     codes: Tensor
     originals: Tensor
     recons: Tensor
+    kept_u8: tuple[Tensor, Tensor] | None = None  # (originals, reconstructions) for FID
 
     def summary(self) -> dict:
         out = {"n": int(self.indices.size)}
@@ -63,8 +65,9 @@ class SplitResult:
 
 
 def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, train: bool,
-            batch: int = 500, dist: Dist = SINGLE, progress=None) -> SplitResult:
-    """Reconstruct the chosen images (train: by training index) and score each one.
+            batch: int = 500, dist: Dist = SINGLE, progress=None, keep: int = 0) -> SplitResult:
+    """Reconstruct the chosen images (train: by training index) and score each one; the first
+    ``keep`` originals and reconstructions of this rank's block are kept as uint8 (for FID).
 
     Under torch.distributed each rank measures one contiguous block of ``indices`` and the
     per-image results are gathered back in order; the example images come from rank 0's
@@ -73,6 +76,8 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
     lo, hi = dist.block(indices.size)
     mine = indices[lo:hi]
     mses, laps, codes, recons, originals = [], [], [], [], []
+    kept_x: list[Tensor] = []
+    kept_r: list[Tensor] = []
     for start in range(0, mine.size, batch):
         idx = torch.from_numpy(mine[start:start + batch])
         x = to_float(torch.as_tensor(np.asarray(images_u8[idx.numpy()])))
@@ -87,6 +92,9 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
         if start == 0:
             originals.append(x[:32])
             recons.append(x_hat[:32])
+        if start < keep:
+            kept_x.append(torch.as_tensor(np.asarray(images_u8[idx.numpy()]))[:keep - start])
+            kept_r.append(to_uint8(x_hat[:keep - start]))
         if progress is not None:
             progress.update(int(idx.numel()))
     # a rank with no images (fewer images than ranks) still joins the gathers, with 0 rows
@@ -96,7 +104,8 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
     z = dist.all_gather_rows(torch.cat(codes) if codes else torch.zeros(0, width))
     return SplitResult(indices, mse.numpy(), lap_v.numpy(), z,
                        torch.cat(originals) if originals else torch.zeros(0),
-                       torch.cat(recons) if recons else torch.zeros(0))
+                       torch.cat(recons) if recons else torch.zeros(0),
+                       (torch.cat(kept_x), torch.cat(kept_r)) if kept_x else None)
 
 
 def spectrum(z: Tensor) -> dict:
@@ -142,10 +151,13 @@ class Evaluation:
 
 
 def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
-                 held_images, ctx: RunContext) -> Evaluation:
+                 held_images, ctx: RunContext, fidelity: FidelityJob | None = None) -> Evaluation:
     """Score the trained model on its training, test and held-out images (the config's
-    counts), fit Figure 1's spectrum to the training codes, and draw the sample grid."""
+    counts), fit Figure 1's spectrum to the training codes, and draw the sample grid; with
+    ``fidelity`` (the Inception weights were found) also FID/KID/precision-recall of samples
+    against test images and of training reconstructions against their originals."""
     ev = config.eval
+    fid_n = ev.fid_n or int(test_images.shape[0])
     parts = {"train": (train_images, ev.train_n, True), "test": (test_images, ev.test_n, False)}
     if held_images is not None:
         parts["heldout"] = (held_images, ev.heldout_n, False)
@@ -159,7 +171,9 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
         for name, (imgs, _limit, is_train) in parts.items():
             t = time.time()
             idx = chosen[name]
-            res = measure(model, imgs, idx, ev.lap, train=is_train, dist=ctx.dist, progress=bar)
+            keep = fid_n if fidelity is not None and name == "train" else 0
+            res = measure(model, imgs, idx, ev.lap, train=is_train, dist=ctx.dist, progress=bar,
+                          keep=keep)
             out.splits[name] = res
             out.metrics[name] = {**res.summary(), "seconds": round(time.time() - t, 2)}
             out.per_image.update({f"{name}_index": idx, f"{name}_mse": res.mse,
@@ -172,4 +186,33 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
     out.metrics["spectrum"] = spectrum(out.splits["train"].codes)
     if ctx.dist.is_main:
         out.samples = model.sample(ev.n_samples, torch.Generator().manual_seed(config.seed))
+        if fidelity is not None:
+            out.metrics["fidelity"] = sample_quality(model, config, out.splits["train"],
+                                                     test_images, fid_n, fidelity, ctx.log)
+    return out
+
+
+def sample_quality(model: Model, config: RunConfig, train: SplitResult, test_images, n: int,
+                   job: FidelityJob, log=print) -> dict:
+    """FID/KID/precision-recall (torch-fidelity) of n samples against n test images (the same
+    seeded subset for every model of a dataset), and of the scored training images'
+    reconstructions against their originals. For GLO the samples come from the Gaussian
+    fitted to its codes, as in the paper."""
+    t = time.time()
+    n = min(n, int(test_images.shape[0]))
+    ref = torch.as_tensor(np.asarray(test_images[eval_indices(int(test_images.shape[0]), n)]))
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    samples = torch.cat([to_uint8(model.sample(min(256, n - s), gen)) for s in range(0, n, 256)])
+    common = dict(extractor=job.extractor, device=str(model.device), settings=job.settings,
+                  cache_root=job.cache_root)
+    out = {"settings": describe(job.extractor, job.settings), "units": "FID/KID on Inception "
+           "pool features (2048-d); precision/recall: fraction in the other set's 3-NN manifold",
+           "samples_vs_test": compare(samples, ref, **common)}
+    if train.kept_u8 is not None:
+        originals, recons = train.kept_u8
+        out["train_recons_vs_originals"] = compare(recons, originals, **common)
+    out["seconds"] = round(time.time() - t, 2)
+    s = out["samples_vs_test"]
+    log(f"sample quality: FID {s['fid']:.2f}, KID {s['kid_mean']:.4f} +- {s['kid_std']:.4f} "
+        f"({n} samples vs {n} test images, {out['seconds']}s)")
     return out

@@ -85,7 +85,7 @@ def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_
     data = load_run_data(spec, log=lambda m: None)
     results: dict = {"_provenance": {"code": set(), "data_fingerprint": set()}}
     for method in methods:
-        res = run_method(spec, method, data=data, log=lambda m: None)
+        res = run_method(spec, method, data=data, log=lambda m: None, fidelity=None)
         if res.state not in ("complete", "skipped"):
             results[method] = {m: float("nan") for m in (*METRICS, "flatness")}
             continue

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bench.artifacts import save_png
+from bench.claims import evaluate_claims
 from bench.config import TABLE1_METHODS
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, safe_name
@@ -24,8 +25,29 @@ from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
 from bench.store import find_runs, load_run
 
 GRID_NAMES = ("recon_train", "recon_test", "recon_heldout", "samples")
-FID_NOTE = ("FID not computed: it needs torch-fidelity (pip install 'glo-bench[fid]') and its "
-            "Inception weights available offline; neither is assumed here.")
+GRID_WIDTH = 560  # px: grids are scaled up by a whole factor (no smoothing) to about this width
+
+#: what each column of the page's tables measures (tooltips and the legend under each table)
+COLUMN_HELP = {
+    "Method": "Table-1 configuration: family, training or inversion loss, code initialisation",
+    "train MSE (ours)": "mean squared error per pixel of the training images' reconstructions, "
+                        "[-1, 1] pixel range (mean over seeds)",
+    "CI / seed range": "95% bootstrap interval over the scored images (one seed), or min-max "
+                       "over seeds (several)",
+    "paper MSE": "the paper's Table 1 value for this dataset's column",
+    "ours - paper": "our train MSE minus the paper's",
+    "train Lap1": "Laplacian-pyramid L1 distance of the training reconstructions (settings "
+                  "under the table)",
+    "test MSE": "MSE per pixel of test images reconstructed with the trained model frozen",
+    "held-out MSE": "MSE per pixel on another dataset's images (e.g. LFW for a CelebA model)",
+    "seeds": "number of seeds averaged",
+    "FID": "Frechet Inception distance, samples vs test images (lower is better)",
+    "KID x 1e3": "kernel Inception distance x 1000, mean +- std over subsets, samples vs test",
+    "precision": "fraction of samples inside the test images' 3-NN feature manifold",
+    "recall": "fraction of test images inside the samples' 3-NN feature manifold",
+    "recon FID": "FID of training reconstructions vs their originals",
+    "n": "samples / test images compared",
+}
 
 
 @dataclass
@@ -159,6 +181,65 @@ def to_text(rows: list[dict]) -> str:
     return "\n".join([line({k: k for k in keys})] + [line(r) for r in rows])
 
 
+def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | None]:
+    """The sample-quality table (first seed's run) and the settings it was measured with;
+    "not computed" where a run has no torch-fidelity numbers."""
+    rows, settings = [], None
+    for method, res in results.items():
+        if res.state != "complete":
+            continue
+        fid = res.runs[0]["metrics"].get("fidelity")
+        row = {"Method": METHOD_LABELS[method]}
+        if not fid:
+            row.update({k: "not computed" for k in ("FID", "KID x 1e3", "precision", "recall",
+                                                   "recon FID", "n")})
+        else:
+            settings = settings or fid.get("settings")
+            s = fid["samples_vs_test"]
+            r = fid.get("train_recons_vs_originals", {})
+            row.update({"FID": _fmt(s["fid"], 2),
+                        "KID x 1e3": f"{1e3 * s['kid_mean']:.2f} +- {1e3 * s['kid_std']:.2f}",
+                        "precision": _fmt(s.get("precision"), 3),
+                        "recall": _fmt(s.get("recall"), 3),
+                        "recon FID": _fmt(r.get("fid"), 2),
+                        "n": f"{s['n_generated']}/{s['n_reference']}"})
+        rows.append(row)
+    return rows, settings
+
+
+def quality_note(rows: list[dict], settings: dict | None) -> str:
+    """One line under the sample-quality table: the settings, or why nothing was computed."""
+    from bench.fidelity import missing_hint
+
+    if settings is None:
+        return missing_hint() + "." if rows else ""
+    note = (f"{settings['library']}, feature extractor {settings['feature_extractor']} "
+            f"(pool {settings['feature_layer']}-d, weights {settings['weights_file']}, SHA-256 "
+            f"{settings['weights_sha256'][:16]}...), KID {settings['kid_subsets']} subsets, "
+            f"precision/recall k={settings['prc_neighborhood']}.")
+    if not settings.get("standard_weights"):
+        note += (" These are NOT torch-fidelity's standard Inception weights: the numbers are "
+                 "not comparable with published FIDs.")
+    if any(r["FID"] == "not computed" for r in rows):
+        note += " Some runs have none: " + missing_hint() + "."
+    return note
+
+
+def per_method_metrics(results: dict[str, MethodRuns]) -> dict[str, dict[int, dict]]:
+    """method -> seed -> metrics.json, for the complete runs the table reports."""
+    return {m: {r["config"]["config"]["seed"]: r["metrics"] for r in res.runs}
+            for m, res in results.items() if res.state == "complete"}
+
+
+def _display_width(path: Path) -> int:
+    """The grid's width scaled up by the whole factor that brings it to about GRID_WIDTH
+    pixels (at most 8x; a grid already that wide keeps its size)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.width * max(1, min(8, GRID_WIDTH // max(1, im.width)))
+
+
 def terminal_table(dataset: str, runs_dir: Path) -> str:
     """Table 1 for the terminal, straight from the run store."""
     return to_text(_display_rows(table1(dataset, collect(runs_dir, dataset))))
@@ -260,6 +341,9 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     atomic_write_text(out / "table1.md", f"{caption}\n\n" + to_markdown(rows))
     atomic_write_text(out / "table1.tex", to_latex(rows, caption))
     atomic_write_text(out / "table1.csv", df.to_csv(index=False))
+    quality, quality_settings = quality_rows(results)
+    qnote = quality_note(quality, quality_settings)
+    claims = evaluate_claims(per_method_metrics(results))
     spectra = {METHOD_LABELS[m]: r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
                if r.state == "complete" and "spectrum" in r.runs[0]["metrics"]}
     figure = []
@@ -282,6 +366,9 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         except Exception as e:  # a figure must not hide the table; say what failed
             log(f"{method}: figures skipped ({type(e).__name__}: {e})")
             files["error"] = f"{type(e).__name__}: {e}"
+        for name in list(files):
+            if files[name].endswith(".png"):
+                files[f"{name}_width"] = str(_display_width(out / files[name]))
         grids[method] = files
         settings += [_settings(r) for r in res.runs]
     lap = next((r.runs[0]["metrics"].get("lap") for r in results.values() if r.runs), None)
@@ -291,14 +378,16 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     report = {"dataset": dataset, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "code_versions": versions, "mixed_code_versions": bool(mixed),
               "units": "[-1, 1] pixel range; MSE per pixel; Lap1 per image (see lap)",
-              "lap": lap, "paper_column": PAPER_COLUMNS.get(dataset), "fid": FID_NOTE,
+              "lap": lap, "paper_column": PAPER_COLUMNS.get(dataset), "claims": claims,
+              "sample_quality": {"rows": quality, "settings": quality_settings, "note": qnote},
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings}
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
     page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
-        labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), fid=FID_NOTE, mixed=mixed,
+        labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
+        quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP,
         generated=report["generated"], esc=html.escape)
     atomic_write_text(out / "index.html", page)
     return out, to_text(rows)

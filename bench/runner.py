@@ -22,13 +22,17 @@ import torch
 
 from bench import artifacts
 from bench.context import Diverged, RunContext
+from bench.data import default_cache_dir
 from bench.distributed import SINGLE, Dist
 from bench.errors import BenchError
 from bench.evaluate import evaluate_run
+from bench.fidelity import WEIGHTS_FILE, FidelityJob, missing_hint
 from bench.model import TrainData
 from bench.models import build_model
 from bench.plan import Plan, RunData, load_run_data, plan_run
 from bench.spec import RunSpec
+
+FIND = "find"  # run_method's default: look for the Inception weights itself
 
 
 @dataclass
@@ -40,8 +44,9 @@ class RunResult:
 
 
 def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=print,
-               dist: Dist = SINGLE) -> RunResult:
-    """Run ``method`` as ``spec`` says (``data``: splits already loaded for the spec)."""
+               dist: Dist = SINGLE, fidelity: FidelityJob | None | str = FIND) -> RunResult:
+    """Run ``method`` as ``spec`` says (``data``: splits already loaded for the spec;
+    ``fidelity``: the sample-quality measurement, None for none, FIND to look for it)."""
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but torch sees no CUDA device; "
                          "use --device cpu or install a CUDA build of torch")
@@ -70,7 +75,9 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
             for p in (run.path / "ckpt").glob("*"):
                 p.unlink()
         dist.barrier()  # the others read checkpoints only once rank 0 has cleaned up
-        return _execute(plan, ctx)
+        if fidelity == FIND:
+            fidelity = find_fidelity(spec, log) if dist.is_main else None
+        return _execute(plan, ctx, fidelity)
     except OSError as e:  # unwritable or full --out, wherever in the run it struck
         with contextlib.suppress(OSError):
             if not run.is_complete():
@@ -89,7 +96,22 @@ def _silent(_msg: str) -> None:
     pass
 
 
-def _execute(plan: Plan, ctx: RunContext) -> RunResult:
+def find_fidelity(spec: RunSpec, log=print) -> FidelityJob | None:
+    """The sample-quality measurement, when the Inception weights are found; else None, and
+    one line saying which file to put where (a caller running several methods asks once)."""
+    job = FidelityJob.find(spec.fid_weights, (spec.cache_dir or default_cache_dir()) / "fidelity")
+    line = None
+    if job is None:
+        line = missing_hint()
+    elif not job.extractor.standard:
+        line = (f"note: {job.extractor.path} is not torch-fidelity's {WEIGHTS_FILE} (SHA-256 "
+            f"{job.extractor.sha256[:16]}...): its FIDs are not comparable with published ones")
+    if line is not None:
+        log(line)
+    return job
+
+
+def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None) -> RunResult:
     config, run, data = plan.config, plan.run, plan.data
     images = data.train.images if config.subset is None else data.train.images[: config.subset]
     dist = ctx.dist
@@ -108,7 +130,7 @@ def _execute(plan: Plan, ctx: RunContext) -> RunResult:
         fit_s = time.time() - t0
         ctx.log(f"fit done in {fit_s:.1f}s; evaluating")
         ev = evaluate_run(model, config, images, data.test.images,
-                          None if data.held is None else data.held.images, ctx)
+                          None if data.held is None else data.held.images, ctx, fidelity)
         if dist.is_main:
             artifacts.write_evaluation(run.path, ev)
     except Diverged as e:

@@ -52,6 +52,8 @@ class RunSpec:
     overrides: Overrides = Overrides()
     eval_train_n: int | None = None
     eval_test_n: int | None = None
+    eval_fid_n: int | None = None  # samples (and test images) for FID/KID/precision-recall
+    fid_weights: Path | None = None  # the Inception weights (None: $BENCH_FID_WEIGHTS, the cache)
     heldout: str | None = None  # a dataset reconstructed as held-out (e.g. lfw64)
     skip_corrupt: bool = False
     force: bool = False
@@ -62,4 +64,6 @@ class RunSpec:
     def absolute(self) -> RunSpec:
         """The same spec with absolute paths (for jobs that start in another folder)."""
         return replace(self, data_root=Path(self.data_root).resolve(), out=Path(self.out).resolve(),
-                       cache_dir=None if self.cache_dir is None else Path(self.cache_dir).resolve())
+                       cache_dir=None if self.cache_dir is None else Path(self.cache_dir).resolve(),
+                       fid_weights=None if self.fid_weights is None
+                       else Path(self.fid_weights).expanduser().resolve())

@@ -11,6 +11,49 @@ SHARED_DATA = Path(os.environ.get("GLO_BENCH_SHARED_DATA", ROOT.parent / "shared
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# The real Inception weights, if this machine has them (found before the tests hide them):
+# only the real-weights check uses them; every other test runs without, or with a stand-in.
+_hub_weights = Path(torch.hub.get_dir()) / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth"
+REAL_FID_WEIGHTS = (Path(os.environ["BENCH_FID_WEIGHTS"]) if os.environ.get("BENCH_FID_WEIGHTS")
+                    else _hub_weights if _hub_weights.is_file() else None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_fid_weights(tmp_path_factory):
+    """Tests are hermetic: no Inception weights unless a test passes its own (a user's cached
+    real weights would otherwise make every run compute FID)."""
+    mp = pytest.MonkeyPatch()
+    mp.delenv("BENCH_FID_WEIGHTS", raising=False)
+    mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    yield
+    mp.undo()
+
+
+def make_standin_inception(path: Path, seed: int = 0) -> Path:
+    """A weights file of torch-fidelity's Inception-v3 architecture with a random,
+    variance-preserving initialisation (He-normal convolutions), in place of the real
+    weights, which cannot be downloaded here. Its features are informative enough for what
+    holds with any extractor (a set against itself ~0; real faces nearer to faces than noise),
+    and its FIDs mean nothing beyond that."""
+    from unittest import mock
+
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    torch.manual_seed(seed)
+    with mock.patch.object(fe, "load_state_dict_from_url", lambda *a, **k: {}), \
+            mock.patch.object(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda s, d: None):
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def standin_fid_weights(tmp_path_factory) -> Path:
+    return make_standin_inception(tmp_path_factory.mktemp("fid") / "standin-inception.pth")
+
 
 def need_shared(*parts: str) -> Path:
     """The shared real-data folder, or skip with the reason."""
