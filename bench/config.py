@@ -113,6 +113,8 @@ class EvalSettings:
     # this many samples against as many test images (ALL: as many as the test split has),
     # and as many scored training images' reconstructions against their originals
     fid_n: int = ALL
+    # GLO: scored training images re-inverted with the generator frozen, to check the codes
+    codes_check_n: int = 500
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,17 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
         out.metrics["heldout"]["dataset"] = ev.heldout
     out.metrics["spectrum"] = spectrum(out.splits["train"].codes)
     if ctx.dist.is_main:
+        t = time.time()
+        diag = model.diagnostics(train_images, chosen["train"], ev.codes_check_n)
+        if diag:
+            out.metrics["codes"] = {**diag, "seconds": round(time.time() - t, 2)}
+            if diag.get("stored_mse") is not None:
+                cos = diag.get("cosine_to_init_mean")
+                ctx.log(f"codes: cosine to init {'unknown' if cos is None else f'{cos:.4f}'}, "
+                        f"stored-code "
+                        f"MSE {diag['stored_mse']:.5f} vs re-inverted {diag['reinverted_mse']:.5f}"
+                        f" ({'converged' if diag['converged'] else 'NOT converged'})")
+    if ctx.dist.is_main:
         out.samples = model.sample(ev.n_samples, torch.Generator().manual_seed(config.seed))
         if fidelity is not None:
             out.metrics["fidelity"] = sample_quality(model, config, out.splits["train"],

@@ -54,8 +54,10 @@ def arithmetic(model: Model, z: Tensor, attrs: np.ndarray, header: list[str]) ->
     return {"row": row, "sizes": sizes}
 
 
-def plot_figure1(spectra: dict[str, dict], out_base: Path, title: str) -> list[Path]:
-    """Cumulative normalised singular values of Z per model, as PNG and PDF."""
+def plot_figure1(spectra: dict[str, dict], out_base: Path, title: str,
+                 initial: dict[str, dict] | None = None) -> list[Path]:
+    """Cumulative normalised singular values of Z per model, as PNG and PDF; ``initial``: the
+    spectra of models' codes before training (GLO), drawn dashed in the same colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +67,11 @@ def plot_figure1(spectra: dict[str, dict], out_base: Path, title: str) -> list[P
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
     for label, spec in spectra.items():
         cum = np.asarray(spec["cumulative"])
-        ax.plot(np.arange(1, cum.size + 1), cum, label=f"{label} (d={spec['d']})")
+        (line,) = ax.plot(np.arange(1, cum.size + 1), cum, label=f"{label} (d={spec['d']})")
+        if initial and label in initial:
+            cum0 = np.asarray(initial[label]["cumulative"])
+            ax.plot(np.arange(1, cum0.size + 1), cum0, linestyle="--", color=line.get_color(),
+                    linewidth=1, label=f"{label}: initial codes")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("number of singular values")
     ax.set_ylabel("cumulative sum / total (uncentred Z)")

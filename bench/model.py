@@ -101,6 +101,11 @@ class Model(ABC):
         assert self.train_data is not None, "fit() first"
         return self.reconstruct(self.train_data.batch(idx).to(self.device))
 
+    def diagnostics(self, images_u8, indices: np.ndarray, check_n: int) -> dict:
+        """Family-specific checks of a trained model on its scored training images (GLO: did
+        the codes move, are they optimal); stored as metrics.json's "codes". None by default."""
+        return {}
+
     @abstractmethod
     def latents(self) -> Tensor:
         """N x d codes of the whole training set."""

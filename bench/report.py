@@ -41,12 +41,22 @@ COLUMN_HELP = {
     "test MSE": "MSE per pixel of test images reconstructed with the trained model frozen",
     "held-out MSE": "MSE per pixel on another dataset's images (e.g. LFW for a CelebA model)",
     "seeds": "number of seeds averaged",
+    "seed": "the run's seed",
     "FID": "Frechet Inception distance, samples vs test images (lower is better)",
     "KID x 1e3": "kernel Inception distance x 1000, mean +- std over subsets, samples vs test",
     "precision": "fraction of samples inside the test images' 3-NN feature manifold",
     "recall": "fraction of test images inside the samples' 3-NN feature manifold",
     "recon FID": "FID of training reconstructions vs their originals",
     "n": "samples / test images compared",
+    "cosine to init": "mean cosine of each scored training image's final code to its initial "
+                      "value (1: the code did not turn)",
+    "relative change": "mean ||z - z_init|| / ||z_init||",
+    "stored-code MSE": "train MSE (per pixel, [-1, 1]) of the learned codes, on the images "
+                       "re-inverted",
+    "re-inverted MSE": "train MSE of the same images when their codes are found again by "
+                       "inversion with the final generator frozen",
+    "codes converged": "stored-code MSE within 10% of the re-inverted MSE",
+    "images": "scored training images re-inverted",
 }
 
 
@@ -225,6 +235,28 @@ def quality_note(rows: list[dict], settings: dict | None) -> str:
     return note
 
 
+def code_rows(results: dict[str, MethodRuns]) -> list[dict]:
+    """GLO's code diagnostics, one row per run (every seed): did the codes move from their
+    initial value, and are they as good as codes re-inverted with the final generator."""
+    rows = []
+    for method, res in results.items():
+        for run in res.runs:
+            c = run["metrics"].get("codes")
+            if not c:
+                continue
+            cos = c.get("cosine_to_init_mean")
+            rows.append({"Method": METHOD_LABELS[method],
+                         "seed": str(run["config"]["config"]["seed"]),
+                         "cosine to init": "unknown" if cos is None else f"{cos:.4f}",
+                         "relative change": _fmt(c.get("relative_change_mean"), 4),
+                         "stored-code MSE": _fmt(c.get("stored_mse")),
+                         "re-inverted MSE": _fmt(c.get("reinverted_mse")),
+                         "codes converged": "-" if "converged" not in c
+                         else ("yes" if c["converged"] else "no"),
+                         "images": str(c.get("check_n", "-"))})
+    return rows
+
+
 def per_method_metrics(results: dict[str, MethodRuns]) -> dict[str, dict[int, dict]]:
     """method -> seed -> metrics.json, for the complete runs the table reports."""
     return {m: {r["config"]["config"]["seed"]: r["metrics"] for r in res.runs}
@@ -346,9 +378,14 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     claims = evaluate_claims(per_method_metrics(results))
     spectra = {METHOD_LABELS[m]: r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
                if r.state == "complete" and "spectrum" in r.runs[0]["metrics"]}
+    initial = {METHOD_LABELS[m]: r.runs[0]["metrics"]["codes"]["spectrum_init"]
+               for m, r in results.items() if r.state == "complete"
+               and "spectrum_init" in r.runs[0]["metrics"].get("codes", {})}
     figure = []
     if spectra:
-        figure = [p.name for p in plot_figure1(spectra, out / "figure1", f"Figure 1 on {dataset}")]
+        figure = [p.name for p in plot_figure1(spectra, out / "figure1", f"Figure 1 on {dataset}",
+                                               initial)]
+    codes = code_rows(results)
     grids: dict[str, dict[str, str]] = {}
     settings = []
     for method, res in results.items():
@@ -380,6 +417,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "units": "[-1, 1] pixel range; MSE per pixel; Lap1 per image (see lap)",
               "lap": lap, "paper_column": PAPER_COLUMNS.get(dataset), "claims": claims,
               "sample_quality": {"rows": quality, "settings": quality_settings, "note": qnote},
+              "codes": codes,
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings}
     atomic_write_json(out / "report.json", report)
@@ -387,7 +425,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
-        quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP,
+        quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
         generated=report["generated"], esc=html.escape)
     atomic_write_text(out / "index.html", page)
     return out, to_text(rows)

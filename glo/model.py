@@ -18,15 +18,17 @@ The full table is gathered for checkpoints (resumable at any world size) and at 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from baselines.pca.model import PCAModel
 from bench.config import GLOSettings, PCASettings
 from bench.context import RunContext
+from bench.evaluate import spectrum
 from bench.inversion import invert, project_unit_ball
-from bench.losses import ReconLoss
-from bench.model import TrainData
+from bench.losses import ReconLoss, mse_per_image
+from bench.model import TrainData, to_float
 from bench.nets import Generator, place, recalibrate_batchnorm
 from bench.trainer import Batch, Trainable
 
@@ -41,6 +43,7 @@ class GLOModel(Trainable):
         self.generator = place(Generator(settings.d, c, h, settings.ngf), self.device)
         self.loss_fn = ReconLoss(settings.loss).to(self.device)
         self.codes = torch.zeros(0, settings.d, device=self.device)
+        self.codes_init: Tensor | None = None  # the codes before training (diagnostics)
         self._gauss: tuple[Tensor, Tensor] | None = None
         self._lo = 0  # first training index of this rank's block of codes
 
@@ -71,13 +74,19 @@ class GLOModel(Trainable):
     def begin(self, data: TrainData, run: RunContext) -> None:
         self._lo = run.dist.block(len(data))[0]
         self.codes = self.initial_codes(data, run)
+        self.codes_init = self.codes.clone()
 
     def extra_state(self, run: RunContext) -> dict:
-        return {"codes": run.dist.all_gather_rows(self.codes).cpu()}
+        state = {"codes": run.dist.all_gather_rows(self.codes).cpu()}
+        if self.codes_init is not None:
+            state["codes_init"] = run.dist.all_gather_rows(self.codes_init).cpu()
+        return state
 
     def load_extra_state(self, state: dict, data: TrainData, run: RunContext) -> None:
         self._lo, hi = run.dist.block(len(data))
         self.codes = state["codes"][self._lo:hi].to(self.device)
+        init = state.get("codes_init")  # absent in checkpoints written before it was kept
+        self.codes_init = None if init is None else init[self._lo:hi].to(self.device)
 
     def train_step(self, batch: Batch, run: RunContext) -> dict[str, Tensor]:
         rows = batch.idx - self._lo
@@ -96,6 +105,8 @@ class GLOModel(Trainable):
     def finish(self, data: TrainData, run: RunContext) -> None:
         s, n = self.settings, len(data)
         self.codes = run.dist.all_gather_rows(self.codes)  # every rank: the full table, in order
+        if self.codes_init is not None:
+            self.codes_init = run.dist.all_gather_rows(self.codes_init)
         self._lo = 0
         recalibrate_batchnorm(self.generator, (self.codes[b:b + s.batch_size]
                                                for b in range(0, n, s.batch_size)
@@ -111,6 +122,33 @@ class GLOModel(Trainable):
     def reconstruct_train(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         z = self.codes[idx.to(self.device)]
         return self.decode(z), z
+
+    def diagnostics(self, images_u8, indices: np.ndarray, check_n: int) -> dict:
+        """Did the codes move, and are they optimal for the final generator? Cosine of each
+        scored training image's code to its initial value, and the MSE of its stored code
+        beside the MSE of the same image re-inverted with the generator frozen (the first
+        ``check_n`` scored images); "converged" when stored is within 10% of re-inverted."""
+        idx = torch.from_numpy(np.asarray(indices))
+        out: dict = {}
+        if self.codes_init is not None:
+            z, z0 = self.codes[idx.to(self.device)].double(), self.codes_init[idx.to(self.device)].double()
+            cos = torch.nn.functional.cosine_similarity(z, z0, dim=1)
+            moved = (z - z0).norm(dim=1) / z0.norm(dim=1).clamp_min(1e-12)
+            out.update(cosine_to_init_mean=float(cos.mean()), cosine_to_init_min=float(cos.min()),
+                       relative_change_mean=float(moved.mean()),
+                       spectrum_init=spectrum(z0.float().cpu()))
+        else:
+            out["cosine_to_init_mean"] = None
+            out["note"] = "initial codes unknown (resumed from a checkpoint that did not keep them)"
+        check = idx[:check_n]
+        if check.numel():
+            x = to_float(torch.as_tensor(np.asarray(images_u8[check.numpy()]))).to(self.device)
+            stored = mse_per_image(self.decode(self.codes[check.to(self.device)]), x)
+            again = mse_per_image(self.reconstruct(x)[0], x)
+            out.update(check_n=int(check.numel()), stored_mse=float(stored.mean()),
+                       reinverted_mse=float(again.mean()),
+                       converged=bool(stored.mean() <= 1.1 * again.mean()))
+        return out
 
     def gaussian(self) -> tuple[Tensor, Tensor]:
         """Mean and Cholesky factor of a full-covariance Gaussian fitted to the codes."""

@@ -213,3 +213,29 @@ def test_glo_samples_from_code_gaussian(faces):
     assert (draws.mean(0) - z.mean(0)).abs().max() < 5 * scale**0.5 / n**0.5
     assert (torch.cov(draws.T) - cov_z).abs().max() < 0.03 * scale
     assert m.sample(5, torch.Generator().manual_seed(0)).shape == (5, *SHAPE)
+
+
+def test_glo_code_diagnostics_tell_moved_from_frozen_and_optimal_from_corrupted(faces):
+    """The diagnostics each GLO run stores: frozen codes (lr_z 0) show cosine 1 to their
+    initial value, trained ones less; stored codes that were corrupted after training are
+    flagged as not converged, while re-inversion still finds good codes."""
+    images, idx = faces.images, np.arange(len(faces))
+    inv = InversionSettings(steps=60, lr=0.05, restarts=2)
+    base = GLOSettings(d=16, epochs=30, batch_size=40, ngf=16, loss=LossSpec("mse"),
+                       init="random", invert=inv)
+    frozen = GLOModel(dataclasses.replace(base, lr_z=0.0), SHAPE)
+    frozen.fit(faces, quiet())
+    d = frozen.diagnostics(images, idx, 20)
+    assert d["cosine_to_init_mean"] == pytest.approx(1.0, abs=1e-9)
+    assert d["relative_change_mean"] == pytest.approx(0.0, abs=1e-6)  # re-projection: float drift
+
+    trained = GLOModel(base, SHAPE)
+    trained.fit(faces, quiet())
+    d = trained.diagnostics(images, idx, 20)
+    assert d["cosine_to_init_mean"] < 0.999 and d["relative_change_mean"] > 1e-3
+    assert d["check_n"] == 20 and d["spectrum_init"]["n_codes"] == len(faces)
+    good = d["stored_mse"]
+    trained.codes = project_unit_ball(torch.randn_like(trained.codes))  # corrupt the stored codes
+    bad = trained.diagnostics(images, idx, 20)
+    assert bad["stored_mse"] > 2 * good and not bad["converged"]
+    assert bad["reinverted_mse"] == pytest.approx(d["reinverted_mse"], rel=1e-5)
