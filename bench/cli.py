@@ -146,6 +146,9 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
               help="torch-fidelity's Inception weights file (else $BENCH_FID_WEIGHTS, else its "
                    "cache); without it no sample-quality number is computed.")
 @click.option("--invert-steps", type=int, default=None, help="Inversion steps (GAN, GLO held-out).")
+@click.option("--lap1", type=click.Choice(["equal", "paper"]), default=None,
+              help="Which Lap1 the Lap1 rows train / invert with and every row is measured "
+                   "with (default: equal; see docs/lap1.md).")
 @click.option("--plateau", type=click.FloatRange(min=0), default=None,
               help="GLO/VAE: stop once the epoch loss improves by less than this fraction "
                    "(e.g. 0.01) two epochs in a row; --epochs is then the most it trains.")
@@ -169,7 +172,7 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
             batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
             fid_weights, invert_steps,
-            plateau, ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
+            lap1, plateau, ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
             time_limit, cpus_per_task, mem_gb, wait) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
     from bench.spec import ClusterSettings, Overrides, RunSpec
@@ -186,7 +189,7 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
     spec = RunSpec(dataset=dataset, methods=chosen, data_root=_root(data_root), cache_dir=cache_dir,
                    out=out, seed=seed, device=device, profile=profile, precision=precision,
                    overrides=Overrides(epochs=epochs, batch_size=batch_size, subset=subset,
-                                       invert_steps=invert_steps, plateau=plateau),
+                                       invert_steps=invert_steps, plateau=plateau, lap1=lap1),
                    eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
                    eval_fid_n=eval_fid_n, fid_weights=fid_weights,
                    skip_corrupt=skip_corrupt, force=force, quiet=quiet,

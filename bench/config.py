@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bench.context import default_precision
-from bench.losses import LapSettings, LossSpec
+from bench.losses import DEFAULT_LAP1, LAP1_VARIANTS, LapSettings, LossSpec
 from bench.spec import RunSpec
 
 # Table 1's rows, in the paper's order: method -> (model family, settings that differ).
@@ -175,8 +175,11 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
     notes = []
     n_used = min(n_train, ov.subset) if ov.subset else n_train
     values: dict[str, Any] = _profile_defaults(family, profile, resolution)
+    lap1 = ov.lap1 or DEFAULT_LAP1
+    if lap1 not in LAP1_VARIANTS:
+        raise ValueError(f"unknown Lap1 variant {lap1!r}: {', '.join(LAP1_VARIANTS)}")
     if "loss" in variant:
-        values["loss"] = LossSpec(variant["loss"])
+        values["loss"] = LAP1_VARIANTS[lap1] if variant["loss"] == "lap1" else LossSpec(variant["loss"])
     if "init" in variant:
         values["init"] = variant["init"]
     if d is None:
@@ -211,6 +214,7 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
 
     ev = EvalSettings(train_n=count(spec.eval_train_n, 1000), test_n=count(spec.eval_test_n, 500),
                       heldout=spec.heldout, heldout_n=300 if profile == "cpu" else ALL,
+                      lap=LAP1_VARIANTS[lap1].lap,
                       fid_n=count(spec.eval_fid_n, 500))
     if world_size > 1 and family != "pca":
         notes.append(f"{world_size} processes: each rank trains on its own block of images in "

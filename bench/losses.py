@@ -227,6 +227,24 @@ class LossSpec:
     lap: LapSettings = LapSettings()
 
 
+#: alpha of the paper's "weighted combination of the Lap1 and the l2 costs", chosen by the
+#: ratio experiment on CelebA-64 (docs/lap1.md)
+PAPER_MSE_WEIGHT = 1.0
+
+#: The Lap1 variants the Lap1 rows can train, invert and be measured with (`--lap1 NAME`;
+#: the resolved LossSpec is stored in every run's config):
+#: - "equal": each pyramid level's mean absolute value with equal weight, no l2 term (the
+#:   convention of public reimplementations, and this suite's default so far);
+#: - "paper": weight 4^-j on level j's plain L1 sum (j = 0 the finest: "weights the details
+#:   at fine scales more heavily") plus PAPER_MSE_WEIGHT x MSE ("to keep low-frequency
+#:   content such as color information").
+LAP1_VARIANTS: dict[str, LossSpec] = {
+    "equal": LossSpec("lap1"),
+    "paper": LossSpec("lap1+mse", mse_weight=PAPER_MSE_WEIGHT, lap=LapSettings(weight_base=0.25)),
+}
+DEFAULT_LAP1 = "equal"
+
+
 class ReconLoss(torch.nn.Module):
     """Per-image loss for a LossSpec."""
 

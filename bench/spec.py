@@ -20,6 +20,7 @@ class Overrides:
     subset: int | None = None  # first N training images only
     invert_steps: int | None = None  # GAN inversion, GLO held-out inversion
     plateau: float | None = None  # stop once the epoch loss improves by less than this
+    lap1: str | None = None  # which Lap1 the Lap1 rows use (bench.losses.LAP1_VARIANTS)
 
 
 @dataclass(frozen=True)

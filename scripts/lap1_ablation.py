@@ -47,7 +47,7 @@ from bench.context import RunContext  # noqa: E402
 from bench.data import get_dataset, load_split  # noqa: E402
 from bench.evaluate import eval_indices  # noqa: E402
 from bench.io import atomic_write_json, atomic_write_text  # noqa: E402
-from bench.losses import LapSettings, LossSpec, ReconLoss, mse_per_image  # noqa: E402
+from bench.losses import LAP1_VARIANTS, LossSpec, ReconLoss, mse_per_image  # noqa: E402
 from bench.model import TrainData, to_float  # noqa: E402
 from bench.provenance import code_version  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
@@ -61,14 +61,10 @@ PAPER_GLO_RATIO_PCA = 0.0130 / 0.0148  # GLO-Lap1-PCA / GLO-MSE-PCA, CelebA-64
 
 
 def candidate(name: str, alpha: float = 0.0) -> LossSpec:
+    """"equal" and "fine" are the pyramids of bench.losses.LAP1_VARIANTS "equal" and "paper"."""
     if name == "mse":
         return LossSpec("mse")
-    if name == "equal":
-        lap = LapSettings()  # weight 4^j on sums = each level's mean, equal weights
-    elif name == "fine":
-        lap = LapSettings(weight_base=0.25)  # 4^-j on sums: fine levels weigh most
-    else:
-        raise ValueError(name)
+    lap = LAP1_VARIANTS[{"equal": "equal", "fine": "paper"}[name]].lap
     return LossSpec("lap1+mse", mse_weight=alpha, lap=lap) if alpha else LossSpec("lap1", lap=lap)
 
 

@@ -53,6 +53,25 @@ def test_all_is_exactly_table1():
         ("mse", "random"), ("mse", "pca"), ("lap1", "random"), ("lap1", "pca")}
 
 
+def test_lap1_variant_applies_to_the_lap1_rows_and_to_every_rows_metric():
+    from bench.losses import LAP1_VARIANTS
+    from bench.spec import Overrides
+
+    paper = RunSpec("celeba64", overrides=Overrides(lap1="paper"))
+    cfgs = {m: resolve(paper, m, 10000, 64) for m in TABLE1_METHODS}
+    for m, c in cfgs.items():
+        assert c.eval.lap == LAP1_VARIANTS["paper"].lap  # one Lap1 metric for the whole table
+        if m.endswith("lap1") or "-lap1-" in m:
+            assert c.model.loss == LAP1_VARIANTS["paper"]
+            assert c.model.loss.name == "lap1+mse" and c.model.loss.lap.weight_base == 0.25
+        elif m != "pca":
+            assert c.model.loss.name == "mse"
+    default = resolve(RunSpec("celeba64"), "glo-lap1-pca", 10000, 64)
+    assert default.model.loss == LAP1_VARIANTS["equal"] != cfgs["glo-lap1-pca"].model.loss
+    with pytest.raises(ValueError, match="unknown Lap1 variant"):
+        resolve(RunSpec("celeba64", overrides=Overrides(lap1="nope")), "gan-lap1", 10000, 64)
+
+
 def test_glo_loss_falls_and_codes_stay_in_unit_ball(faces):
     s = GLOSettings(d=16, epochs=40, batch_size=40, ngf=16, loss=LossSpec("lap1"), init="random")
     ctx = quiet()
