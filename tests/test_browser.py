@@ -64,7 +64,7 @@ def chromium() -> str:
 def _browse(page: Path, *args: str, height: int = 1000) -> subprocess.CompletedProcess:
     cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            f"--window-size={WIDTH},{height}", "--allow-file-access-from-files",
-           "--virtual-time-budget=10000", *args, page.as_uri()]
+           "--virtual-time-budget=10000", *args, page.absolute().as_uri()]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "HOME": str(page.parent)})
 
