@@ -1,0 +1,162 @@
+"""Convergence of the trained families on one dataset, from a run store: training loss
+against steps and wall time, PCA's train MSE as the line to beat, and where an MSE-trained
+family's curve would cross it if its tail went on as a power law.
+
+    python scripts/convergence.py --runs /work/conv/store --dataset celeba64 --out docs/convergence
+
+writes <out>.png (two panels: loss vs step, loss vs wall time, log scales) and <out>.json
+(every curve with its run id, config, code version and data fingerprint, the fits and the
+projected crossings). Wall time per epoch comes from the run's log.txt timestamps (1 s
+resolution). The projection is an extrapolation, labelled so: log(loss) fitted linear in
+log(step) over the last half of the epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.io import atomic_write_json  # noqa: E402
+from bench.store import find_runs, load_run  # noqa: E402
+
+EPOCH_LINE = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\] epoch=(\d+) step=(\d+)")
+
+
+def epoch_seconds(log: Path) -> dict[int, float]:
+    """Seconds since the first logged line, per logged epoch (wrapping past midnight)."""
+    out, start, last, day = {}, None, None, 0
+    for line in log.read_text().splitlines():
+        m = EPOCH_LINE.match(line)
+        first = re.match(r"^\[(\d\d):(\d\d):(\d\d)\]", line)
+        if first is None:
+            continue
+        t = int(first[1]) * 3600 + int(first[2]) * 60 + int(first[3]) + day
+        if last is not None and t < last:
+            day += 86400
+            t += 86400
+        last = t
+        start = t if start is None else start
+        if m:
+            out[int(m[4])] = float(t - start)
+    return out
+
+
+def curve(run: dict) -> dict | None:
+    """The run's per-epoch training loss, or None for a family without one (the GAN: its
+    losses are the discriminator's and the generator's, not a reconstruction)."""
+    path = Path(run["path"])
+    rows = list(csv.DictReader((path / "curves.csv").open()))
+    if not rows or "loss" not in rows[0]:
+        return None
+    secs = epoch_seconds(path / "log.txt")
+    return {"epoch": [int(r["epoch"]) for r in rows], "step": [int(r["step"]) for r in rows],
+            "loss": [float(r["loss"]) for r in rows],
+            "seconds": [secs.get(int(r["epoch"])) for r in rows]}
+
+
+def power_fit(step: list[int], loss: list[float]) -> dict | None:
+    n = len(step)
+    if n < 4:
+        return None
+    s, v = np.log(np.asarray(step[n // 2:], float)), np.log(np.asarray(loss[n // 2:], float))
+    k, a = np.polyfit(s, v, 1)
+    return {"log_loss = a + k log_step": {"a": float(a), "k": float(k)},
+            "fitted_epochs": f"{n - n // 2} last"}
+
+
+def crossing(fit: dict | None, target: float) -> float | None:
+    if fit is None:
+        return None
+    p = fit["log_loss = a + k log_step"]
+    if p["k"] >= 0:
+        return None  # not falling: never
+    return float(np.exp((np.log(target) - p["a"]) / p["k"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "convergence")
+    args = ap.parse_args()
+    runs = [load_run(p) for p in find_runs(args.runs)]
+    runs = [r for r in runs if r["config"]["config"]["dataset"] == args.dataset
+            and r["status"].get("state") == "complete"]
+    pca = [r["metrics"]["train"]["mse"] for r in runs if r["config"]["config"]["method"] == "pca"]
+    target = float(np.mean(pca)) if pca else None
+    out = {"dataset": args.dataset, "pca_train_mse": target, "units": "[-1, 1] pixels",
+           "curves": {}}
+    for r in runs:
+        cfg = r["config"]["config"]
+        if cfg["family"] == "pca":
+            continue
+        c = curve(r)
+        if c is None:
+            out.setdefault("skipped", []).append(f"{cfg['method']}: no reconstruction loss "
+                                                 f"during training")
+            continue
+        entry = {**c, "run": Path(r["path"]).name, "method": cfg["method"], "seed": cfg["seed"],
+                 "model": cfg["model"], "code": r["config"]["code"],
+                 "data_fingerprint": r["config"]["data"]["fingerprint"],
+                 "train_mse": r["metrics"]["train"]["mse"],
+                 "codes": {k: v for k, v in r["metrics"].get("codes", {}).items()
+                           if k != "spectrum_init"}}
+        loss_name = cfg["model"].get("loss", {}).get("name")
+        # only GLO-MSE's training loss is a per-pixel MSE comparable with PCA's (the VAE's is
+        # recon x C H W + KL; Lap1's is Lap1)
+        entry["mse_units"] = cfg["family"] == "glo" and loss_name == "mse"
+        if entry["mse_units"] and target is not None:
+            fit = power_fit(c["step"], c["loss"])
+            entry["fit"] = fit
+            entry["projected_step_reaching_pca"] = crossing(fit, target)
+        out["curves"][f"{cfg['method']} seed {cfg['seed']}"] = entry
+    atomic_write_json(args.out.with_suffix(".json"), out)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
+    for label, e in out["curves"].items():
+        if e["mse_units"]:
+            axes[0].plot(e["step"], e["loss"], label=label)
+            secs = [(s, v) for s, v in zip(e["seconds"], e["loss"], strict=True) if s is not None]
+            if secs:
+                axes[1].plot(*zip(*secs, strict=True), label=label)
+        rel = np.asarray(e["loss"]) / e["loss"][0]
+        axes[2].plot(np.asarray(e["epoch"]) + 1, rel, label=label)
+    for ax, xl in zip(axes[:2], ("step", "wall seconds (this 2-core CPU)"), strict=True):
+        if target is not None:
+            ax.axhline(target, color="k", linestyle="--", linewidth=1, label="PCA train MSE")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("GLO-MSE training loss (MSE, [-1, 1] pixels)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[2].set_yscale("log")
+    axes[2].set_xlabel("epoch")
+    axes[2].set_ylabel("training loss / first epoch's (own units)")
+    axes[2].grid(alpha=0.3, which="both")
+    axes[2].legend(fontsize=7)
+    fig.suptitle(f"Convergence on {args.dataset}")
+    fig.tight_layout()
+    fig.savefig(args.out.with_suffix(".png"))
+    print(json.dumps({k: {"train_mse": v["train_mse"], "last_loss": v["loss"][-1],
+                          "epochs": len(v["loss"]),
+                          "projected_step_reaching_pca": v.get("projected_step_reaching_pca")}
+                      for k, v in out["curves"].items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
