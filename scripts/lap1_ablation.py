@@ -125,6 +125,19 @@ def gan(args) -> None:
         save(results)
 
 
+def matching_alpha(results: dict) -> float:
+    """The measured fine+alpha x MSE whose GAN ratio is nearest (in log) the paper's 1.54."""
+    g = results["gan"]
+    target = float(np.mean(PAPER_GAN_RATIO))
+    fine = {v["loss"]["mse_weight"]: v["mse"] / g["mse"]["mse"] for k, v in g.items()
+            if k.startswith("fine+")}
+    if not fine:
+        raise SystemExit("no fine+alpha GAN inversions yet: run the gan part first")
+    alpha = min(fine, key=lambda a: abs(np.log(fine[a] / target)))
+    print(f"alpha {alpha:g}: GAN ratio {fine[alpha]:.3f}, nearest the paper's {target:.2f}")
+    return alpha
+
+
 def glo(args) -> None:
     from glo import GLOModel
 
@@ -134,6 +147,8 @@ def glo(args) -> None:
     idx = torch.from_numpy(eval_indices(len(data), N_SCORED))
     results = load()
     cands = [("mse", 0.0)] + [("equal", 0.0)] * args.equal + [("fine", a) for a in args.alpha]
+    if args.match_gan_ratio:
+        cands.append(("fine", matching_alpha(results)))
     for name, alpha in cands:
         k = key(name, alpha)
         if k in results["glo"]:
@@ -220,6 +235,8 @@ def main() -> None:
             s.add_argument("--alpha-equal", type=float, nargs="*", default=[])
         else:
             s.add_argument("--equal", type=int, default=1, help="also train the equal variant")
+            s.add_argument("--match-gan-ratio", action="store_true",
+                           help="also train fine + the alpha whose GAN ratio is nearest 1.54")
     sub.add_parser("md")
     args = p.parse_args()
     {"gan": gan, "glo": glo, "md": md}[args.cmd](args)
