@@ -180,6 +180,13 @@ def glo(args) -> None:
         ctx.close()
 
 
+def _order(item: tuple[str, dict]) -> tuple:
+    """mse first, then equal, then fine, each by its alpha."""
+    k, v = item
+    return (["mse", "equal", "fine"].index(k.split("+")[0]), v["loss"]["mse_weight"]
+            if v["loss"]["name"] == "lap1+mse" else 0.0)
+
+
 def md(_args) -> None:
     r = load()
     g, h = r["gan"], r["glo"]
@@ -199,7 +206,7 @@ def md(_args) -> None:
                   f"training images, inversion {g['mse']['inversion']}. Paper: "
                   f"{PAPER_GAN_RATIO[0]}-{PAPER_GAN_RATIO[1]} in all three columns.", "",
                   "| inversion loss | MSE | ratio to MSE inversion | in 1.3-1.8 |", "|---|---|---|---|"]
-        for k, v in g.items():
+        for k, v in sorted(g.items(), key=_order):
             ratio = v["mse"] / base
             lines.append(f"| {k} | {v['mse']:.5f} | {ratio:.3f} | "
                          f"{'yes' if 1.3 <= ratio <= 1.8 else 'no'} |")
@@ -211,7 +218,7 @@ def md(_args) -> None:
                   f"images. Paper: {PAPER_GLO_RATIO_PCA:.2f} (0.0130 / 0.0148).", "",
                   "| training loss | train MSE | ratio to MSE-trained | fit s | cosine to init |",
                   "|---|---|---|---|---|"]
-        for k, v in h.items():
+        for k, v in sorted(h.items(), key=_order):
             lines.append(f"| {k} | {v['train_mse']:.5f} | {v['train_mse'] / base:.3f} | "
                          f"{v['fit_s']} | {v['cosine_to_init']:.4f} |")
         lines.append("")
