@@ -20,6 +20,7 @@ from bench.artifacts import save_png
 from bench.claims import evaluate_claims
 from bench.config import TABLE1_METHODS
 from bench.errors import BenchError
+from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
 from bench.store import find_runs, load_run
@@ -219,8 +220,6 @@ def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | Non
 
 def quality_note(rows: list[dict], settings: dict | None) -> str:
     """One line under the sample-quality table: the settings, or why nothing was computed."""
-    from bench.fidelity import missing_hint
-
     if settings is None:
         return missing_hint() + "." if rows else ""
     note = (f"{settings['library']}, feature extractor {settings['feature_extractor']} "
@@ -375,6 +374,8 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     atomic_write_text(out / "table1.csv", df.to_csv(index=False))
     quality, quality_settings = quality_rows(results)
     qnote = quality_note(quality, quality_settings)
+    if any(r["FID"] == "not computed" for r in quality):
+        log(f"{dataset}: " + missing_hint())
     claims = evaluate_claims(per_method_metrics(results))
     spectra = {METHOD_LABELS[m]: r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
                if r.state == "complete" and "spectrum" in r.runs[0]["metrics"]}

@@ -100,6 +100,7 @@ def test_without_weights_nothing_is_computed_and_the_report_says_where_to_put_th
     r = CliRunner().invoke(main, ["report", "--runs", str(tmp_path / "runs"), "--out",
                                   str(tmp_path / "reports"), "--dataset", "lfw25"])
     assert r.exit_code == 0, r.output
+    assert sum(WEIGHTS_FILE in line for line in r.output.splitlines()) == 1  # bench report says it
     report = json.loads((tmp_path / "reports" / "lfw25" / "report.json").read_text())
     (row,) = report["sample_quality"]["rows"]
     assert row["FID"] == "not computed" and "0" not in row["FID"]
