@@ -189,18 +189,21 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
         diag = model.diagnostics(train_images, chosen["train"], ev.codes_check_n)
         if diag:
             out.metrics["codes"] = {**diag, "seconds": round(time.time() - t, 2)}
-            if diag.get("stored_mse") is not None:
-                cos = diag.get("cosine_to_init_mean")
-                ctx.log(f"codes: cosine to init {'unknown' if cos is None else f'{cos:.4f}'}, "
-                        f"stored-code "
-                        f"MSE {diag['stored_mse']:.5f} vs re-inverted {diag['reinverted_mse']:.5f}"
-                        f" ({'converged' if diag['converged'] else 'NOT converged'})")
-    if ctx.dist.is_main:
+            _log_codes(diag, ctx.log)
         out.samples = model.sample(ev.n_samples, torch.Generator().manual_seed(config.seed))
         if fidelity is not None:
             out.metrics["fidelity"] = sample_quality(model, config, out.splits["train"],
                                                      test_images, fid_n, fidelity, ctx.log)
     return out
+
+
+def _log_codes(diag: dict, log) -> None:
+    if diag.get("stored_mse") is None:
+        return
+    cos = diag.get("cosine_to_init_mean")
+    log(f"codes: cosine to init {'unknown' if cos is None else format(cos, '.4f')}, stored-code "
+        f"MSE {diag['stored_mse']:.5f} vs re-inverted {diag['reinverted_mse']:.5f} "
+        f"({'converged' if diag['converged'] else 'NOT converged'})")
 
 
 def sample_quality(model: Model, config: RunConfig, train: SplitResult, test_images, n: int,
