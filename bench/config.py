@@ -114,6 +114,7 @@ class EvalSettings:
     # and as many scored training images' reconstructions against their originals
     fid_n: int = ALL
     # GLO: scored training images re-inverted with the generator frozen, to check the codes
+    # (at most as many as test images scored)
     codes_check_n: int = 500
 
 
