@@ -62,6 +62,11 @@ def run_value(metrics: dict, metric: str) -> float | None:
     return None if v is None else float(v)
 
 
+def relative_margin(better: float, worse: float) -> float:
+    """By how much ``better`` is below ``worse``, relative to ``worse`` (positive: it is)."""
+    return (worse - better) / abs(worse) if worse else float("nan")
+
+
 def _pairs(a: dict[int, float], b: dict[int, float]) -> list[tuple[float, float]]:
     if len(a) == 1 or len(b) == 1:
         return [(x, y) for x in a.values() for y in b.values()]
@@ -95,7 +100,7 @@ def evaluate_claims(per_method: dict[str, dict[int, dict]],
                     holds &= bool(lo <= ratio <= hi)
                     entry["pairs"].append({"ratio": ratio, worse: w, c.better: b})
                 else:
-                    m = (w - b) / abs(w) if w else float("nan")
+                    m = relative_margin(b, w)
                     margins.append(m)
                     holds &= bool(m > 0)
                     entry["pairs"].append({c.better: b, worse: w, "margin": m})

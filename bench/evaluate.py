@@ -14,9 +14,9 @@ from tqdm.auto import tqdm
 
 from bench.context import progress_disabled
 from bench.distributed import SINGLE, Dist
-from bench.fidelity import FidelityJob, compare, describe, to_uint8
+from bench.fidelity import FidelityJob, compare, describe
 from bench.losses import Lap1, LapSettings, mse_per_image
-from bench.model import Model, to_float
+from bench.model import Model, to_float, to_uint8
 
 if TYPE_CHECKING:
     from bench.config import RunConfig
@@ -80,7 +80,8 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
     kept_r: list[Tensor] = []
     for start in range(0, mine.size, batch):
         idx = torch.from_numpy(mine[start:start + batch])
-        x = to_float(torch.as_tensor(np.asarray(images_u8[idx.numpy()])))
+        x_u8 = torch.as_tensor(np.asarray(images_u8[idx.numpy()]))
+        x = to_float(x_u8)
         if train:
             x_hat, z = model.reconstruct_train(idx)
         else:
@@ -93,7 +94,7 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
             originals.append(x[:32])
             recons.append(x_hat[:32])
         if start < keep:
-            kept_x.append(torch.as_tensor(np.asarray(images_u8[idx.numpy()]))[:keep - start])
+            kept_x.append(x_u8[:keep - start])
             kept_r.append(to_uint8(x_hat[:keep - start]))
         if progress is not None:
             progress.update(int(idx.numel()))

@@ -111,11 +111,6 @@ class _Images(torch.utils.data.Dataset):
         return self.x[i].contiguous()
 
 
-def to_uint8(images: Tensor) -> Tensor:
-    """[-1, 1] floats -> uint8 [0, 255] (clamped; PCA's reconstructions can leave the range)."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-
-
 def compare(generated: Tensor, reference: Tensor, extractor: Extractor, *, device: str = "cpu",
             settings: FidelitySettings = FidelitySettings(), cache_root: Path | None = None,
             precision_recall: bool = True) -> dict:

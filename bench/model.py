@@ -22,6 +22,12 @@ def to_float(images_u8: Tensor) -> Tensor:
     return images_u8.float().div_(127.5).sub_(1.0)
 
 
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> uint8 [0, 255] on the CPU, the inverse of to_float (clamped: PCA's
+    reconstructions can leave the range)."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
 @dataclass
 class TrainData:
     """Training images as one uint8 tensor (N x C x H x W) on the training device."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.claims import relative_margin, run_value
 from bench.config import TABLE1_METHODS
 from bench.io import atomic_write_json
 
@@ -94,11 +95,8 @@ def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_
                                            f"{run_cfg['code']['source_sha256']}")
         results["_provenance"]["data_fingerprint"].add(run_cfg["data"]["fingerprint"])
         m = res.metrics
-        cum = np.asarray(m["spectrum"]["cumulative"])
-        results[method] = {"train_mse": m["train"]["mse"], "test_mse": m["test"]["mse"],
-                           "train_lap1": m["train"]["lap1"],
-                           # area under the normalised cumulative spectrum: lower = flatter
-                           "flatness": float(cum.mean())}
+        # flatness: area under the normalised cumulative spectrum (lower = flatter)
+        results[method] = {k: run_value(m, k) for k in (*METRICS, "flatness")}
         log(f"  {method:<16} train MSE {m['train']['mse']:.5f}  test MSE {m['test']['mse']:.5f}  "
             f"train Lap1 {m['train']['lap1']:.5f}")
     return results
@@ -159,8 +157,7 @@ def same_platform_entry(seed0: dict, rerun: dict) -> dict:
 def claim_margin(results: dict, claim: str) -> float:
     """Relative margin by which `better` is below `worse` (positive: the claim holds)."""
     better, worse, metric = CLAIMS[claim]
-    b, w = results[better][metric], results[worse][metric]
-    return (w - b) / abs(w) if w else float("nan")
+    return relative_margin(results[better][metric], results[worse][metric])
 
 
 def build_reference(dataset: str, scale: Scale, per_seed: dict[int, dict]) -> dict:
