@@ -14,9 +14,7 @@ log(step) over the last half of the epochs.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -25,61 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.convergence import summarize  # noqa: E402
 from bench.io import atomic_write_json  # noqa: E402
 from bench.store import find_runs, load_run  # noqa: E402
-
-EPOCH_LINE = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\] epoch=(\d+) step=(\d+)")
-
-
-def epoch_seconds(log: Path) -> dict[int, float]:
-    """Seconds since the first logged line, per logged epoch (wrapping past midnight)."""
-    out, start, last, day = {}, None, None, 0
-    for line in log.read_text().splitlines():
-        m = EPOCH_LINE.match(line)
-        first = re.match(r"^\[(\d\d):(\d\d):(\d\d)\]", line)
-        if first is None:
-            continue
-        t = int(first[1]) * 3600 + int(first[2]) * 60 + int(first[3]) + day
-        if last is not None and t < last:
-            day += 86400
-            t += 86400
-        last = t
-        start = t if start is None else start
-        if m:
-            out[int(m[4])] = float(t - start)
-    return out
-
-
-def curve(run: dict) -> dict | None:
-    """The run's per-epoch training loss, or None for a family without one (the GAN: its
-    losses are the discriminator's and the generator's, not a reconstruction)."""
-    path = Path(run["path"])
-    rows = list(csv.DictReader((path / "curves.csv").open()))
-    if not rows or "loss" not in rows[0]:
-        return None
-    secs = epoch_seconds(path / "log.txt")
-    return {"epoch": [int(r["epoch"]) for r in rows], "step": [int(r["step"]) for r in rows],
-            "loss": [float(r["loss"]) for r in rows],
-            "seconds": [secs.get(int(r["epoch"])) for r in rows]}
-
-
-def power_fit(step: list[int], loss: list[float]) -> dict | None:
-    n = len(step)
-    if n < 4:
-        return None
-    s, v = np.log(np.asarray(step[n // 2:], float)), np.log(np.asarray(loss[n // 2:], float))
-    k, a = np.polyfit(s, v, 1)
-    return {"log_loss = a + k log_step": {"a": float(a), "k": float(k)},
-            "fitted_epochs": f"{n - n // 2} last"}
-
-
-def crossing(fit: dict | None, target: float) -> float | None:
-    if fit is None:
-        return None
-    p = fit["log_loss = a + k log_step"]
-    if p["k"] >= 0:
-        return None  # not falling: never
-    return float(np.exp((np.log(target) - p["a"]) / p["k"]))
 
 
 def main() -> None:
@@ -99,7 +45,11 @@ def main() -> None:
         cfg = r["config"]["config"]
         if cfg["family"] == "pca":
             continue
-        c = curve(r)
+        loss_name = cfg["model"].get("loss", {}).get("name")
+        # only GLO-MSE's training loss is a per-pixel MSE comparable with PCA's (the VAE's is
+        # recon x C H W + KL; Lap1's is Lap1)
+        is_mse = cfg["family"] == "glo" and loss_name == "mse"
+        c = summarize(Path(r["path"]), target, is_mse)
         if c is None:
             out.setdefault("skipped", []).append(f"{cfg['method']}: no reconstruction loss "
                                                  f"during training")
@@ -110,14 +60,6 @@ def main() -> None:
                  "train_mse": r["metrics"]["train"]["mse"],
                  "codes": {k: v for k, v in r["metrics"].get("codes", {}).items()
                            if k != "spectrum_init"}}
-        loss_name = cfg["model"].get("loss", {}).get("name")
-        # only GLO-MSE's training loss is a per-pixel MSE comparable with PCA's (the VAE's is
-        # recon x C H W + KL; Lap1's is Lap1)
-        entry["mse_units"] = cfg["family"] == "glo" and loss_name == "mse"
-        if entry["mse_units"] and target is not None:
-            fit = power_fit(c["step"], c["loss"])
-            entry["fit"] = fit
-            entry["projected_step_reaching_pca"] = crossing(fit, target)
         out["curves"][f"{cfg['method']} seed {cfg['seed']}"] = entry
     atomic_write_json(args.out.with_suffix(".json"), out)
 
@@ -128,7 +70,7 @@ def main() -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
     for label, e in out["curves"].items():
-        if e["mse_units"]:
+        if e["loss_is_mse"]:
             axes[0].plot(e["step"], e["loss"], label=label)
             secs = [(s, v) for s, v in zip(e["seconds"], e["loss"], strict=True) if s is not None]
             if secs:
@@ -154,7 +96,7 @@ def main() -> None:
     fig.savefig(args.out.with_suffix(".png"))
     print(json.dumps({k: {"train_mse": v["train_mse"], "last_loss": v["loss"][-1],
                           "epochs": len(v["loss"]),
-                          "projected_step_reaching_pca": v.get("projected_step_reaching_pca")}
+                          "projected_step_reaching_pca": v.get("projected_step")}
                       for k, v in out["curves"].items()}, indent=1))
 
 

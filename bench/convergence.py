@@ -1,0 +1,158 @@
+"""How far a run is from converged, read from what it stored: its per-epoch training loss
+(curves.csv) and its log's timestamps.
+
+A report uses this to say why a claim fails: whether each family's loss had stopped falling
+(the plateau rule: less than 1% better per epoch, two epochs in a row), and, for the
+MSE-trained GLO rows whose training loss is a per-pixel MSE like PCA's, where the curve would
+reach PCA's train MSE if its tail went on as a power law (log loss linear in log step, fitted
+over the last half of the epochs). The projection is an extrapolation and is labelled so.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+PLATEAU_REL = 0.01  # "plateaued": the epoch loss improved by less than this ...
+PLATEAU_EPOCHS = 2  # ... this many epochs in a row
+
+_STAMP = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\]")
+_EPOCH = re.compile(r"^\[\d\d:\d\d:\d\d\] epoch=(\d+) step=(\d+)")
+
+
+def epoch_seconds(log: Path) -> dict[int, float]:
+    """Seconds since the log's first line at which each logged epoch ended (1 s resolution;
+    a clock going backwards is taken as midnight passing)."""
+    out: dict[int, float] = {}
+    start = last = None
+    day = 0
+    for line in log.read_text().splitlines():
+        stamp = _STAMP.match(line)
+        if stamp is None:
+            continue
+        t = int(stamp[1]) * 3600 + int(stamp[2]) * 60 + int(stamp[3]) + day
+        if last is not None and t < last:
+            day += 86400
+            t += 86400
+        last = t
+        start = t if start is None else start
+        if m := _EPOCH.match(line):
+            out[int(m[1])] = float(t - start)
+    return out
+
+
+def curve(run_path: Path) -> dict | None:
+    """The run's per-epoch training loss (epoch, step, loss, seconds), or None when it has no
+    reconstruction loss (the GAN logs its discriminator's and generator's losses)."""
+    path = Path(run_path)
+    if not (path / "curves.csv").is_file():
+        return None
+    with (path / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "loss" not in rows[0]:
+        return None
+    secs = epoch_seconds(path / "log.txt") if (path / "log.txt").is_file() else {}
+    return {"epoch": [int(r["epoch"]) for r in rows], "step": [int(r["step"]) for r in rows],
+            "loss": [float(r["loss"]) for r in rows],
+            "seconds": [secs.get(int(r["epoch"])) for r in rows]}
+
+
+def improvements(loss: list[float]) -> list[float]:
+    """Each epoch's relative improvement over the previous epoch's loss."""
+    return [(a - b) / abs(a) if a else 0.0 for a, b in zip(loss[:-1], loss[1:], strict=False)]
+
+
+def plateaued(loss: list[float], rel: float = PLATEAU_REL, epochs: int = PLATEAU_EPOCHS) -> bool:
+    """True when each of the last ``epochs`` epochs improved the loss by less than ``rel``."""
+    imp = improvements(loss)
+    return len(imp) >= epochs and all(i < rel for i in imp[-epochs:])
+
+
+def power_fit(step: list[int], loss: list[float]) -> dict | None:
+    """log(loss) = a + k log(step) fitted over the last half of the epochs (at least 4)."""
+    n = len(step)
+    if n < 4:
+        return None
+    s = np.log(np.asarray(step[n // 2:], float))
+    v = np.log(np.asarray(loss[n // 2:], float))
+    k, a = np.polyfit(s, v, 1)
+    return {"a": float(a), "k": float(k), "epochs_fitted": n - n // 2}
+
+
+def crossing(fit: dict | None, target: float) -> float | None:
+    """The step at which the fitted power law reaches ``target``; None when it never does
+    (the loss is not falling)."""
+    if fit is None or fit["k"] > -1e-6 or target <= 0:
+        return None
+    with np.errstate(over="ignore"):
+        step = float(np.exp((np.log(target) - fit["a"]) / fit["k"]))
+    return step if np.isfinite(step) else None
+
+
+def summarize(run_path: Path, target: float | None, loss_is_mse: bool) -> dict | None:
+    """One run's convergence: its curve, last improvement, plateau verdict and, when its
+    training loss is an MSE and ``target`` (PCA's train MSE) is given, the projected step."""
+    c = curve(run_path)
+    if c is None:
+        return None
+    imp = improvements(c["loss"])
+    out = {**c, "last_improvement": imp[-1] if imp else None,
+           "plateaued": plateaued(c["loss"]), "loss_is_mse": loss_is_mse}
+    if loss_is_mse and target is not None:
+        fit = power_fit(c["step"], c["loss"])
+        out["fit"] = fit
+        out["target"] = target
+        out["projected_step"] = crossing(fit, target)
+    return out
+
+
+def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
+                title: str) -> list[Path]:
+    """Training loss against step: MSE-trained curves on one log-log panel with PCA's train
+    MSE and each fit's extrapolation (dotted); every curve relative to its first epoch on the
+    other. Written as PNG and PDF."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.io import atomic_write
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), dpi=100)
+    for label, c in curves.items():
+        if c.get("loss_is_mse"):
+            (line,) = axes[0].plot(c["step"], c["loss"], label=label)
+            reach = c.get("projected_step")
+            fit = c.get("fit")
+            if fit is not None:
+                end = reach if reach is not None else c["step"][-1] * 10
+                end = min(end, c["step"][-1] * 100)
+                xs = np.geomspace(c["step"][-1], max(end, c["step"][-1] * 1.01), 30)
+                axes[0].plot(xs, np.exp(fit["a"] + fit["k"] * np.log(xs)), linestyle=":",
+                             color=line.get_color(), linewidth=1)
+        axes[1].plot(np.asarray(c["epoch"]) + 1, np.asarray(c["loss"]) / c["loss"][0],
+                     label=label)
+    if target is not None:
+        axes[0].axhline(target, color="k", linestyle="--", linewidth=1, label="PCA train MSE")
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("training step")
+    axes[0].set_ylabel("training MSE, [-1, 1] pixels (dotted: power-law extrapolation)")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("training loss / first epoch's (each in its own units)")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out_base.with_suffix(f".{ext}")
+        atomic_write(path, lambda f, ext=ext: fig.savefig(f, format=ext))
+        paths.append(path)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,105 @@
+"""The report's convergence evidence: whether a run's training loss had plateaued, and where a
+GLO-MSE curve would reach PCA's train MSE, read back from the files a run stores."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.claims import evaluate_claims
+from bench.convergence import crossing, epoch_seconds, plateaued, power_fit, summarize
+from bench.report import MethodRuns, claim_evidence, convergence, per_method_metrics
+
+
+def _write_run(path: Path, method: str, losses: list[float], steps_per_epoch: int = 100,
+               train_mse: float = 0.03, codes: dict | None = None) -> dict:
+    path.mkdir(parents=True)
+    lines = ["epoch,step,loss"] + [f"{e},{(e + 1) * steps_per_epoch},{v}"
+                                   for e, v in enumerate(losses)]
+    (path / "curves.csv").write_text("\n".join(lines) + "\n")
+    # one epoch every 25 s, starting just before midnight
+    log = ["[23:59:00] run x: started"]
+    for e in range(len(losses)):
+        t = 23 * 3600 + 59 * 60 + 25 * (e + 1)
+        t %= 86400
+        log.append(f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] epoch={e} "
+                   f"step={(e + 1) * steps_per_epoch} loss={losses[e]}")
+    (path / "log.txt").write_text("\n".join(log) + "\n")
+    family = method.split("-")[0]
+    loss = {"name": "lap1" if "lap1" in method else "mse"}
+    metrics = {"train": {"mse": train_mse}}
+    if codes:
+        metrics["codes"] = codes
+    return {"path": str(path), "metrics": metrics,
+            "config": {"config": {"method": method, "family": family, "seed": 0,
+                                  "model": {"epochs": len(losses), "loss": loss}}}}
+
+
+def test_epoch_times_come_from_the_log_and_survive_midnight(tmp_path):
+    run = _write_run(tmp_path / "r", "glo-mse-pca", [0.1, 0.09, 0.08])
+    secs = epoch_seconds(Path(run["path"]) / "log.txt")
+    assert secs == {0: 25.0, 1: 50.0, 2: 75.0}
+
+
+def test_the_plateau_verdict_needs_two_slow_epochs_in_a_row():
+    assert plateaued([1.0, 0.5, 0.498, 0.497])  # 0.4% then 0.2%
+    assert not plateaued([1.0, 0.5, 0.498, 0.40])  # the last epoch still fell 20%
+    assert not plateaued([1.0, 0.999])  # one epoch is not enough to call it
+    assert plateaued([1.0, 0.5, 0.5, 0.51])  # getting worse is not improving
+
+
+def test_a_power_law_tail_is_extrapolated_to_where_it_reaches_the_target():
+    steps = [100 * (e + 1) for e in range(10)]
+    loss = [0.2 * (s / 100) ** -0.5 for s in steps]
+    fit = power_fit(steps, loss)
+    assert fit["k"] == pytest.approx(-0.5, abs=1e-9)
+    # 0.2 (s / 100)^-0.5 = 0.02  <=>  s = 100 * 10^2
+    assert crossing(fit, 0.02) == pytest.approx(10_000, rel=1e-6)
+    flat = power_fit(steps, [0.05] * 10)
+    assert crossing(flat, 0.02) is None  # a loss that is not falling never gets there
+    assert power_fit(steps[:3], loss[:3]) is None  # too few epochs to fit
+
+
+def test_a_gan_run_has_no_reconstruction_curve(tmp_path):
+    (tmp_path / "gan").mkdir()
+    (tmp_path / "gan" / "curves.csv").write_text("epoch,step,loss_d,loss_g\n0,10,1.2,0.8\n")
+    assert summarize(tmp_path / "gan", 0.02, loss_is_mse=False) is None
+
+
+def test_the_report_explains_why_glo_loses_to_pca(tmp_path):
+    """GLO-Lap1-PCA above PCA, its codes not converged, and a GLO-MSE-PCA curve still falling
+    as a power law: the failed claim names all three, with the projected step."""
+    steps = [157 * (e + 1) for e in range(8)]
+    mse_curve = [0.1 * (s / 157) ** -0.4 for s in steps]
+    codes = {"stored_mse": 0.04, "reinverted_mse": 0.03, "converged": False}
+    runs = {
+        "pca": _write_run(tmp_path / "pca", "pca", [], train_mse=0.02),
+        "glo-mse-pca": _write_run(tmp_path / "mse", "glo-mse-pca", mse_curve, 157,
+                                  train_mse=mse_curve[-1], codes=codes),
+        "glo-lap1-pca": _write_run(tmp_path / "lap1", "glo-lap1-pca", [0.5, 0.4, 0.35, 0.33], 157,
+                                   train_mse=0.035, codes=codes),
+    }
+    results = {m: MethodRuns(m, "complete", [r]) for m, r in runs.items()}
+    rows, curves, target = convergence(results)
+    assert target == 0.02
+    by_method = {r["Method"]: r for r in rows}
+    mse_row = by_method["GLO, MSE, PCA init"]
+    assert mse_row["plateaued"] == "no" and mse_row["steps"] == f"{steps[-1]:,}"
+    want = 157 * (0.1 / 0.02) ** (1 / 0.4)  # where 0.1 (s/157)^-0.4 = 0.02
+    assert float(mse_row["projected steps to PCA"].replace(",", "")) == pytest.approx(want, rel=1e-3)
+    assert by_method["GLO, Lap1, PCA init"]["training loss"] == "Lap1"
+    assert by_method["GLO, Lap1, PCA init"]["power-law slope"] == "-"  # Lap1 is not in MSE units
+
+    claims = evaluate_claims(per_method_metrics(results))
+    claim_evidence(claims, results, curves, target)
+    vs_pca = next(c for c in claims if c["claim"].endswith("better than PCA"))
+    assert vs_pca["holds"] is False
+    assert "not converged" in vs_pca["why"] and "still falling" in vs_pca["why"]
+    assert f"{want:,.0f} steps" in vs_pca["why"]
+    held = [c for c in claims if c["holds"] is not False]
+    assert all(c["why"] == "" for c in held)  # only a failed claim gets an explanation
+    json.dumps(curves)  # stored in report.json as they are
+    assert math.isfinite(target)
