@@ -31,6 +31,7 @@ from bench.model import TrainData
 from bench.models import build_model
 from bench.plan import Plan, RunData, load_run_data, plan_run
 from bench.spec import RunSpec
+from bench.store import adopt_training, adopted_from
 
 FIND = "find"  # run_method's default: look for the Inception weights itself
 
@@ -77,7 +78,7 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
         dist.barrier()  # the others read checkpoints only once rank 0 has cleaned up
         if fidelity == FIND:
             fidelity = find_fidelity(spec, log) if dist.is_main else None
-        return _execute(plan, ctx, fidelity)
+        return _execute(plan, ctx, fidelity, reuse_training=not spec.force)
     except OSError as e:  # unwritable or full --out, wherever in the run it struck
         with contextlib.suppress(OSError):
             if not run.is_complete():
@@ -111,7 +112,8 @@ def find_fidelity(spec: RunSpec, log=print) -> FidelityJob | None:
     return job
 
 
-def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None) -> RunResult:
+def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
+             reuse_training: bool = True) -> RunResult:
     config, run, data = plan.config, plan.run, plan.data
     images = data.train.images if config.subset is None else data.train.images[: config.subset]
     dist = ctx.dist
@@ -122,6 +124,14 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None) -
             + (f", {dist.world} processes ({dist.backend})" if dist.enabled else ""))
     for note in config.notes:
         ctx.log(f"note: {note}")
+    reused = None
+    if reuse_training and dist.is_main:
+        src = adopt_training(run.path)
+        reused = adopted_from(run.path)
+        if src is not None:
+            ctx.log(f"training reused from {src.name}: same training settings, code and data "
+                    f"(only evaluation settings differ); its final checkpoint is resumed")
+    reused = dist.broadcast_object(reused)
     torch.manual_seed(config.seed)
     model = build_model(config, tuple(images.shape[1:]), device=str(ctx.device))
     t0 = time.time()
@@ -152,6 +162,8 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None) -
     metrics = ev.metrics
     metrics["timing"] = {"fit_s": round(fit_s, 2), "eval_s": round(time.time() - t0 - fit_s, 2),
                          "total_s": round(time.time() - t0, 2)}
+    if reused is not None:
+        metrics["timing"]["training_reused_from"] = reused
     metrics["curves_final"] = ctx.curves[-1] if ctx.curves else {}
     if dist.is_main:
         artifacts.write_result(run, model.state_dict(), metrics)  # status complete comes last

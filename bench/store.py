@@ -129,3 +129,80 @@ def runs_table(root: Path):
             "fit_s": m.get("timing", {}).get("fit_s"), "run": run.path.name,
         })
     return pd.DataFrame(rows)
+
+
+#: model settings that change only how a trained model is evaluated, never its training: two
+#: runs that differ only in these (and in method name and evaluation settings) train the same
+#: nets from the same seed. GAN-MSE and GAN-Lap1 are one GAN inverted with two losses.
+EVAL_ONLY_FIELDS = {"gan": ("loss", "invert"), "glo": ("invert",)}
+_NOT_TRAINING = ("method", "eval", "notes", "model")
+
+
+def training_identity(config_json: dict) -> str:
+    """What a run's training depends on, from its config.json: the resolved config less
+    evaluation-only settings, the model/harness source hash and the data fingerprint."""
+    cfg = config_json["config"]
+    skip = EVAL_ONLY_FIELDS.get(cfg["family"], ())
+    return json.dumps({"config": {k: v for k, v in cfg.items() if k not in _NOT_TRAINING},
+                       "model": {k: v for k, v in cfg["model"].items() if k not in skip},
+                       "code": config_json["code"].get("source_sha256"),
+                       "data": config_json["data"].get("fingerprint")}, sort_keys=True)
+
+
+def trained_sibling(path: Path) -> Path | None:
+    """A complete run beside ``path`` (same store, same dataset) whose training is the one
+    ``path``'s config asks for and whose final checkpoint is still there; None if none."""
+    path = Path(path)
+    try:
+        mine = training_identity(json.loads((path / "config.json").read_text()))
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+    for other in sorted(path.parent.glob("*/config.json")):
+        src = other.parent
+        if src == path or not (src / "ckpt" / "last.pt").is_file():
+            continue
+        try:
+            same = training_identity(json.loads(other.read_text())) == mine
+            done = json.loads((src / "status.json").read_text()).get("state") == "complete"
+        except (FileNotFoundError, ValueError, KeyError):
+            continue
+        if same and done:
+            return src
+    return None
+
+
+def adopt_training(path: Path) -> Path | None:
+    """Give the run at ``path`` the final checkpoint (and training curves) of a trained
+    sibling (see trained_sibling), so that its fit resumes at the end of that training instead
+    of repeating it. Only when ``path`` has no checkpoint of its own. Returns the sibling."""
+    import shutil
+
+    path = Path(path)
+    if (path / "ckpt" / "last.pt").exists():
+        return None
+    src = trained_sibling(path)
+    if src is None:
+        return None
+    (path / "ckpt").mkdir(parents=True, exist_ok=True)
+    for name in ("last.pt.sha256", "last.pt"):  # the checksum first: a half copy fails it
+        if (src / "ckpt" / name).is_file():
+            shutil.copyfile(src / "ckpt" / name, path / "ckpt" / f".{name}.tmp")
+    for name in ("last.pt.sha256", "last.pt"):
+        tmp = path / "ckpt" / f".{name}.tmp"
+        if tmp.exists():
+            os.replace(tmp, path / "ckpt" / name)
+    if (src / "curves.csv").is_file():
+        shutil.copyfile(src / "curves.csv", path / "curves.csv")
+    atomic_write_json(path / "ckpt" / ADOPTED, {"run": src.name})
+    return src
+
+
+ADOPTED = "adopted_from.json"  # in ckpt/: whose training a run resumed (survives a restart)
+
+
+def adopted_from(path: Path) -> str | None:
+    """The run whose training ``path`` adopted (adopt_training), or None."""
+    try:
+        return json.loads((Path(path) / "ckpt" / ADOPTED).read_text())["run"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None

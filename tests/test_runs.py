@@ -126,3 +126,51 @@ def test_atomic_writes_have_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def _tensors(run_dir) -> dict[str, torch.Tensor]:
+    """Every tensor in a run's model.pt, by its path in the (nested) state."""
+    out = {}
+
+    def walk(prefix, value):
+        if isinstance(value, torch.Tensor):
+            out[prefix] = value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+
+    walk("", torch.load(run_dir / "model.pt", weights_only=True))
+    return out
+
+
+def test_gan_lap1_reuses_the_gan_mse_training_and_gets_the_same_generator(tmp_path):
+    """GAN-MSE and GAN-Lap1 are one GAN inverted with two losses: after GAN-MSE, GAN-Lap1 of
+    the same seed resumes GAN-MSE's final checkpoint instead of training again, and its
+    generator is exactly the one it would have trained itself; another seed trains."""
+    cache, common = tmp_path / "cache", ["--epochs", "2", "--invert-steps", "5", "--quiet"]
+    shared = tmp_path / "shared"
+    for model in ("gan-mse", "gan-lap1"):
+        r = invoke(*RUN, "--model", model, "--out", shared, "--cache-dir", cache, *common)
+        assert r.exit_code == 0, r.output
+    r = invoke(*RUN, "--model", "gan-lap1", "--out", tmp_path / "alone", "--cache-dir", cache,
+               *common)
+    assert r.exit_code == 0, r.output
+    (mse,) = (shared / "lfw25").glob("gan-mse-*")
+    (lap1,) = (shared / "lfw25").glob("gan-lap1-*")
+    (alone,) = (tmp_path / "alone" / "lfw25").glob("gan-lap1-*")
+    assert f"training reused from {mse.name}" in (lap1 / "log.txt").read_text()
+    metrics = json.loads((lap1 / "metrics.json").read_text())
+    assert metrics["timing"]["training_reused_from"] == mse.name
+    assert "training_reused_from" not in json.loads((alone / "metrics.json").read_text())["timing"]
+    reused, trained = _tensors(lap1), _tensors(alone)
+    assert reused.keys() == trained.keys() and any("generator" in k for k in reused)
+    for k in trained:
+        assert torch.equal(reused[k], trained[k]), k
+    # the two rows still differ where they should: the inversion loss
+    assert (json.loads((lap1 / "metrics.json").read_text())["train"]["mse"]
+            != json.loads((mse / "metrics.json").read_text())["train"]["mse"])
+    r = invoke(*RUN, "--model", "gan-lap1", "--seed", "1", "--out", shared, "--cache-dir", cache,
+               *common)
+    assert r.exit_code == 0, r.output
+    (seed1,) = [p for p in (shared / "lfw25").glob("gan-lap1-*") if p != lap1]
+    assert "training reused" not in (seed1 / "log.txt").read_text()
