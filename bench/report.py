@@ -396,7 +396,10 @@ def _settings(run: dict) -> dict:
             "code": cfg.get("code", {}).get("git_commit", cfg.get("code", {}).get("source_sha256")),
             "data fingerprint": cfg.get("data", {}).get("fingerprint", "")[:16],
             "wall s": run["metrics"].get("timing", {}).get("total_s"),
-            "notes": "; ".join(c.get("notes", []))}
+            "notes": "; ".join([*c.get("notes", []), *(
+                [f"training reused from {run['metrics']['timing']['training_reused_from']} "
+                 f"(wall s excludes it)"]
+                if run["metrics"].get("timing", {}).get("training_reused_from") else [])])}
 
 
 def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> dict[str, str]:
