@@ -103,3 +103,27 @@ def test_the_report_explains_why_glo_loses_to_pca(tmp_path):
     assert all(c["why"] == "" for c in held)  # only a failed claim gets an explanation
     json.dumps(curves)  # stored in report.json as they are
     assert math.isfinite(target)
+
+
+def _spectrum_run(flat_final: float, flat_init: float | None = None) -> dict:
+    """A run whose Z spectrum has mean cumulative value ``flat_final`` (and its codes'
+    initial spectrum ``flat_init``)."""
+    metrics = {"train": {"mse": 0.03}, "spectrum": {"cumulative": [flat_final] * 4}}
+    if flat_init is not None:
+        metrics["codes"] = {"spectrum_init": {"cumulative": [flat_init] * 4}}
+    return {"path": "-", "metrics": metrics,
+            "config": {"config": {"method": "x", "family": "glo", "seed": 0, "model": {}}}}
+
+
+@pytest.mark.parametrize("flat_init, caveat", [(0.615, True), (0.80, False)])
+def test_a_figure1_claim_that_holds_only_by_initialisation_says_so(flat_init, caveat):
+    results = {"glo-mse-random": MethodRuns("glo-mse-random", "complete",
+                                            [_spectrum_run(0.617, flat_init)]),
+               "pca": MethodRuns("pca", "complete", [_spectrum_run(0.755)]),
+               "vae-mse": MethodRuns("vae-mse", "complete", [_spectrum_run(0.816)])}
+    claims = evaluate_claims(per_method_metrics(results))
+    claim_evidence(claims, results, {}, None)
+    vs_pca = next(c for c in claims if c["claim"].startswith("Figure 1") and "PCA" in c["claim"])
+    assert vs_pca["holds"] is True  # 0.617 < 0.755 either way
+    assert ("initial codes already satisfy it" in vs_pca["why"]) is caveat
+    assert f"{flat_init:.4f} before training" in vs_pca["why"]
