@@ -42,7 +42,7 @@ window.addEventListener('load', function () {
     small: imgs.filter(function (i) { return i.getAttribute('src').indexOf('grids/') === 0 && i.width < 2 * i.naturalWidth && i.naturalWidth < 280; })
                .map(function (i) { return i.getAttribute('src'); }),
     tables: Array.from(document.querySelectorAll('table')).map(function (t) { return t.id; }),
-    untitled: Array.from(document.querySelectorAll('#table1-table th, #quality-table th, #codes-table th'))
+    untitled: Array.from(document.querySelectorAll('#table1-table th, #quality-table th, #codes-table th, #convergence-table th'))
                 .filter(function (th) { return !th.title; }).map(function (th) { return th.textContent; }),
     scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     firstHeading: document.querySelector('h2').id};
@@ -105,9 +105,9 @@ def test_report_page_in_a_real_browser(report, tmp_path):
     assert seen["seen"] == [], seen["seen"]
     assert seen["broken"] == [] and seen["images"] >= 10
     assert {"claims-table", "table1-table", "quality-table", "codes-table",
-            "settings-table"} <= set(seen["tables"])
+            "convergence-table", "settings-table"} <= set(seen["tables"])
     assert seen["firstHeading"] == "claims"  # the claims summary comes first
-    assert seen["untitled"] == []  # every column of Table 1 and sample quality has a tooltip
+    assert seen["untitled"] == []  # every column of these tables has a tooltip
     assert seen["small"] == []  # 32 px grids are scaled up
     assert seen["scrollWidth"] <= seen["innerWidth"], "the page scrolls sideways"
 
