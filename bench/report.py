@@ -370,7 +370,9 @@ def claim_evidence(claims: list[dict], results: dict[str, MethodRuns],
                                f"loss is comparable with PCA's) falls as step^"
                                f"{np.mean([c['fit']['k'] for c in proxy]):.2f}; extrapolated, it "
                                f"reaches PCA's {target:.4f} at about {np.mean(reach):,.0f} steps, "
-                               f"{np.mean(reach) / trained:.1f}x the {trained:,.0f} trained")
+                               f"{np.mean(reach) / trained:.1f}x the {trained:,.0f} trained (an "
+                               f"extrapolation that comes out early on short curves: "
+                               f"docs/convergence.md)")
                 else:
                     why.append("GLO-MSE-PCA's training MSE has stopped falling above PCA's "
                                f"{target:.4f}: the extrapolation never reaches it")
