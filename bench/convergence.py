@@ -118,13 +118,21 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from bench.io import atomic_write
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), dpi=100)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = list(dict.fromkeys(c.get("method", label) for label, c in curves.items()))
+    seeds = list(dict.fromkeys(c.get("seed", 0) for c in curves.values()))
+    dashes = ("-", "--", "-.")
     for label, c in curves.items():
+        # one colour per method, one line style per seed (a dotted line is an extrapolation)
+        style = {"color": palette[groups.index(c.get("method", label)) % len(palette)],
+                 "linestyle": dashes[seeds.index(c.get("seed", 0)) % len(dashes)]}
         if c.get("loss_is_mse"):
-            (line,) = axes[0].plot(c["step"], c["loss"], label=label)
+            (line,) = axes[0].plot(c["step"], c["loss"], label=label, **style)
             reach = c.get("projected_step")
             fit = c.get("fit")
             if fit is not None:
@@ -134,7 +142,7 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
                 axes[0].plot(xs, np.exp(fit["a"] + fit["k"] * np.log(xs)), linestyle=":",
                              color=line.get_color(), linewidth=1)
         axes[1].plot(np.asarray(c["epoch"]) + 1, np.asarray(c["loss"]) / c["loss"][0],
-                     label=label)
+                     label=label, **style)
     if target is not None:
         axes[0].axhline(target, color="k", linestyle="--", linewidth=1, label="PCA train MSE")
     axes[0].set_xscale("log")
@@ -145,6 +153,7 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("training loss / first epoch's (each in its own units)")
     for ax in axes:
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.suptitle(title)

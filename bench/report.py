@@ -289,7 +289,8 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
                    "plateaued": "unknown", "power-law slope": "-",
                    "projected steps to PCA": "-", "x steps trained": "-"}
             if c is not None:
-                curves[f"{METHOD_LABELS[method]} seed {cfg['seed']}"] = {**c, "method": method}
+                curves[f"{METHOD_LABELS[method]} seed {cfg['seed']}"] = {**c, "method": method,
+                                                                          "seed": cfg["seed"]}
                 last = c["last_improvement"]
                 row.update({"epochs": str(len(c["loss"])), "steps": f"{c['step'][-1]:,}",
                             "training loss": {"glo": "MSE" if is_mse else "Lap1",
