@@ -120,7 +120,7 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    from bench.io import atomic_write
+    from bench.io import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), dpi=100)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -158,10 +158,4 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
         ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_base.with_suffix(f".{ext}")
-        atomic_write(path, lambda f, ext=ext: fig.savefig(f, format=ext))
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_base)

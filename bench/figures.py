@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bench.io import atomic_write
+from bench.io import save_figure
 from bench.model import Model
 
 
@@ -80,10 +80,4 @@ def plot_figure1(spectra: dict[str, dict], out_base: Path, title: str,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_base.with_suffix(f".{ext}")
-        atomic_write(path, lambda f, ext=ext: fig.savefig(f, format=ext))
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_base)

@@ -126,3 +126,16 @@ def load_tensors(source, what: Path, map_location=None):
         raise BenchError(f"{what}: refused to load: it holds more than tensors and plain values "
                          f"(a pickle that could run code: {first[:120]}); delete it if you did "
                          f"not write it, or re-create it with `bench run --force`") from None
+
+
+def save_figure(fig, out_base: Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Write a matplotlib figure as ``out_base``.png and .pdf, each atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for ext in formats:
+        path = Path(out_base).with_suffix(f".{ext}")
+        atomic_write(path, lambda f, ext=ext: fig.savefig(f, format=ext))
+        paths.append(path)
+    plt.close(fig)
+    return paths
