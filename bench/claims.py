@@ -52,11 +52,16 @@ METRIC_NOTES = {
 }
 
 
+def flatness(spectrum: dict) -> float | None:
+    """Mean of a code spectrum's normalised cumulative singular values (lower: flatter)."""
+    cum = spectrum.get("cumulative")
+    return float(np.mean(cum)) if cum else None
+
+
 def run_value(metrics: dict, metric: str) -> float | None:
     """One run's value of a claim metric, from its metrics.json."""
     if metric == "flatness":
-        cum = metrics.get("spectrum", {}).get("cumulative")
-        return float(np.mean(cum)) if cum else None
+        return flatness(metrics.get("spectrum", {}))
     split, name = metric.split("_", 1)
     v = metrics.get(split, {}).get(name)
     return None if v is None else float(v)

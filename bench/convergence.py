@@ -66,9 +66,11 @@ def improvements(loss: list[float]) -> list[float]:
 
 
 def plateaued(loss: list[float], rel: float = PLATEAU_REL, epochs: int = PLATEAU_EPOCHS) -> bool:
-    """True when each of the last ``epochs`` epochs improved the loss by less than ``rel``."""
-    imp = improvements(loss)
-    return len(imp) >= epochs and all(i < rel for i in imp[-epochs:])
+    """True when each of the last ``epochs`` epochs improved the loss by less than ``rel``:
+    the trainer's own plateau rule (``--plateau rel``) would have stopped here."""
+    from bench.trainer import StopRule
+
+    return StopRule(len(loss), plateau=rel, patience=epochs).should_stop(list(loss))
 
 
 def power_fit(step: list[int], loss: list[float]) -> dict | None:
@@ -90,6 +92,17 @@ def crossing(fit: dict | None, target: float) -> float | None:
     with np.errstate(over="ignore"):
         step = float(np.exp((np.log(target) - fit["a"]) / fit["k"]))
     return step if np.isfinite(step) else None
+
+
+def trains_on_mse(config: dict) -> bool:
+    """Whether a run's training loss is a per-pixel MSE, comparable with PCA's train MSE: only
+    GLO-MSE's is (the VAE's is reconstruction x C H W + KL; a Lap1 row's is Lap1)."""
+    return config["family"] == "glo" and config["model"].get("loss", {}).get("name") == "mse"
+
+
+def summarize_run(run: dict, target: float | None) -> dict | None:
+    """``summarize`` for a run as ``bench.store.load_run`` returns it."""
+    return summarize(Path(run["path"]), target, trains_on_mse(run["config"]["config"]))
 
 
 def summarize(run_path: Path, target: float | None, loss_is_mse: bool) -> dict | None:

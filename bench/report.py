@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from bench.artifacts import save_png
-from bench.claims import PAPER_CLAIMS, evaluate_claims, run_value
+from bench.claims import PAPER_CLAIMS, evaluate_claims, flatness, run_value
 from bench.config import TABLE1_METHODS
-from bench.convergence import PLATEAU_REL, plot_curves, summarize
+from bench.convergence import PLATEAU_EPOCHS, PLATEAU_REL, plot_curves, summarize_run
 from bench.errors import BenchError
 from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
@@ -64,7 +64,7 @@ COLUMN_HELP = {
     "training loss": "what the curve measures (GLO-MSE: MSE per pixel, comparable with PCA's)",
     "last epoch": "relative improvement of the epoch loss in the last epoch",
     "plateaued": f"the epoch loss improved by less than {PLATEAU_REL:.0%} in each of the last "
-                 f"two epochs",
+                 f"{PLATEAU_EPOCHS} epochs (what --plateau {PLATEAU_REL} stops on)",
     "power-law slope": "k in loss ~ step^k, fitted over the last half of the epochs (GLO-MSE)",
     "projected steps to PCA": "step at which the fitted power law reaches PCA's train MSE "
                               "(an extrapolation; never: the loss is not falling)",
@@ -280,9 +280,7 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
             cfg = run["config"]["config"]
             if cfg["family"] == "pca":
                 continue
-            loss = cfg["model"].get("loss", {}).get("name")
-            is_mse = cfg["family"] == "glo" and loss == "mse"
-            c = summarize(Path(run["path"]), target, is_mse)
+            c = summarize_run(run, target)
             row = {"Method": METHOD_LABELS[method], "seed": str(cfg["seed"]),
                    "epochs": str(cfg["model"].get("epochs", "-")), "steps": "-",
                    "training loss": "none logged (adversarial losses only)", "last epoch": "-",
@@ -293,9 +291,9 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
                                                                           "seed": cfg["seed"]}
                 last = c["last_improvement"]
                 row.update({"epochs": str(len(c["loss"])), "steps": f"{c['step'][-1]:,}",
-                            "training loss": {"glo": "MSE" if is_mse else "Lap1",
+                            "training loss": {"glo": "MSE" if c["loss_is_mse"] else "Lap1",
                                               "vae": "reconstruction x pixels + KL"}.get(
-                                cfg["family"], loss or "-"),
+                                cfg["family"], "-"),
                             "last epoch": "-" if last is None else f"{-last:+.2%}",
                             "plateaued": "yes" if c["plateaued"] else "no"})
                 if c.get("fit") is not None:
@@ -316,7 +314,7 @@ def _flatness_caveat(claim, results: dict[str, MethodRuns]) -> str:
     """For a Figure-1 claim: whether GLO's initial codes alone already satisfy it (then the
     spectrum shows the initialisation more than what training did)."""
     runs = results[claim.better].runs if claim.better in results else []
-    init = [float(np.mean(r["metrics"]["codes"]["spectrum_init"]["cumulative"])) for r in runs
+    init = [flatness(r["metrics"]["codes"]["spectrum_init"]) for r in runs
             if "spectrum_init" in r["metrics"].get("codes", {})]
     final = [v for r in runs if (v := run_value(r["metrics"], "flatness")) is not None]
     worse = [v for m in claim.worse if m in results for r in results[m].runs

@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.convergence import summarize  # noqa: E402
+from bench.convergence import summarize_run  # noqa: E402
 from bench.io import atomic_write_json  # noqa: E402
 from bench.store import find_runs, load_run  # noqa: E402
 
@@ -45,11 +45,7 @@ def main() -> None:
         cfg = r["config"]["config"]
         if cfg["family"] == "pca":
             continue
-        loss_name = cfg["model"].get("loss", {}).get("name")
-        # only GLO-MSE's training loss is a per-pixel MSE comparable with PCA's (the VAE's is
-        # recon x C H W + KL; Lap1's is Lap1)
-        is_mse = cfg["family"] == "glo" and loss_name == "mse"
-        c = summarize(Path(r["path"]), target, is_mse)
+        c = summarize_run(r, target)
         if c is None:
             out.setdefault("skipped", []).append(f"{cfg['method']}: no reconstruction loss "
                                                  f"during training")
