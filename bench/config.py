@@ -146,18 +146,30 @@ class RunConfig:
         return ", ".join(parts)
 
 
+#: the cpu profile's stop rule for GLO and the VAE: the issue's "plateau" (< 1% better per
+#: epoch), twice in a row, within at most this many epochs
+CPU_PLATEAU = 0.01
+CPU_MAX_EPOCHS = 60
+CPU_PLATEAU_MIN_STEPS = 20  # fewer steps an epoch: the epoch loss is too noisy; fixed epochs
+CPU_MIN_STEPS = 600  # epochs raised so tiny datasets still get this many steps
+
+
 def _profile_defaults(family: str, profile: str, resolution: int) -> dict[str, Any]:
     """Settings that differ between the paper's scale and a 2-core laptop CPU."""
     if profile == "paper":
         return {}
     width = 32 if resolution <= 64 else 16
+    # GLO and the VAE train to their plateau (docs/convergence.md): at most CPU_MAX_EPOCHS,
+    # stopping once the epoch loss improves by less than 1% two epochs in a row; the GAN's
+    # adversarial losses do not plateau, so it trains a fixed number of epochs
+    to_plateau = {"epochs": CPU_MAX_EPOCHS, "plateau": CPU_PLATEAU}
     cpu = {
         "pca": {},
-        "glo": {"epochs": 10, "batch_size": 64, "ngf": width,
+        "glo": {**to_plateau, "batch_size": 64, "ngf": width,
                 "invert": InversionSettings(steps=150, lr=0.05, restarts=2)},
         "gan": {"epochs": 10, "batch_size": 64, "ngf": width, "ndf": width,
                 "invert": InversionSettings(steps=150, lr=0.1, restarts=2)},
-        "vae": {"epochs": 10, "batch_size": 64, "ngf": width, "ndf": width},
+        "vae": {**to_plateau, "batch_size": 64, "ngf": width, "ndf": width},
     }
     return cpu[family]
 
@@ -199,13 +211,18 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
     model = FAMILY_SETTINGS[family](**values)
     min_steps = 0
     if profile == "cpu" and family != "pca":
-        min_steps = 600
+        min_steps = CPU_MIN_STEPS
         steps = model.epochs * math.ceil(n_used / model.batch_size)
         if steps < min_steps and ov.epochs is None:
             new_epochs = math.ceil(min_steps / math.ceil(n_used / model.batch_size))
             notes.append(f"epochs {model.epochs} -> {new_epochs} so that a small dataset "
                          f"still gets >= {min_steps} steps")
             model = replace(model, epochs=new_epochs)
+        per_epoch = math.ceil(n_used / model.batch_size)
+        if getattr(model, "plateau", 0.0) and ov.plateau is None and per_epoch < CPU_PLATEAU_MIN_STEPS:
+            notes.append(f"plateau stop off: an epoch of {per_epoch} steps is too noisy to judge "
+                         f"a plateau by (< {CPU_PLATEAU_MIN_STEPS}); {model.epochs} fixed epochs")
+            model = replace(model, plateau=0.0)
     precision = spec.precision or default_precision(device)
 
     def count(asked: int | None, cpu_default: int) -> int:

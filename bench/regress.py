@@ -80,7 +80,7 @@ def run_suite(dataset: str, data_root: Path | None, seed: int, out: Path, cache_
     spec = RunSpec(dataset, methods, data_root=data_root or Path("data"),
                    cache_dir=cache_dir, out=out, seed=seed, profile="cpu",
                    overrides=Overrides(epochs=scale.epochs, subset=scale.subset,
-                                       invert_steps=scale.invert_steps),
+                                       invert_steps=scale.invert_steps, plateau=0.0),
                    eval_train_n=scale.eval_train_n, eval_test_n=scale.eval_test_n,
                    quiet=True)
     data = load_run_data(spec, log=lambda m: None)

@@ -72,6 +72,30 @@ def test_lap1_variant_applies_to_the_lap1_rows_and_to_every_rows_metric():
         resolve(RunSpec("celeba64", overrides=Overrides(lap1="nope")), "gan-lap1", 10000, 64)
 
 
+def test_cpu_profile_trains_glo_and_vae_to_the_plateau_and_tiny_data_a_fixed_count():
+    from bench.config import CPU_MAX_EPOCHS
+    from bench.spec import Overrides
+
+    for c in (resolve(RunSpec("celeba64"), m, 10000, 64) for m in TABLE1_METHODS):
+        if c.family in ("glo", "vae"):  # the plateau: < 1% per epoch, twice
+            assert (c.model.plateau, c.model.patience, c.model.epochs) == (0.01, 2, CPU_MAX_EPOCHS)
+        elif c.family == "gan":  # no loss that plateaus: fixed epochs
+            assert c.model.epochs == 10 and not hasattr(c.model, "plateau")
+    # 80 faces: two batches an epoch are too noisy to judge; epochs raised, plateau off, noted
+    tiny = resolve(RunSpec("lfw25"), "glo-lap1-pca", 80, 32)
+    assert tiny.model.plateau == 0.0 and tiny.model.epochs * 2 >= 600
+    assert any("plateau stop off" in n for n in tiny.notes)
+    assert resolve(RunSpec("lfw25", overrides=Overrides(epochs=7)), "vae-mse", 80, 32).model \
+        .plateau == 0.0  # however many epochs are asked for
+    assert resolve(RunSpec("celeba64"), "vae-mse", 64 * 20, 64).model.plateau == 0.01
+    asked = resolve(RunSpec("lfw25", overrides=Overrides(plateau=0.05)), "vae-mse", 80, 32)
+    assert asked.model.plateau == 0.05  # what the user asks for wins
+    pinned = resolve(RunSpec("celeba64", overrides=Overrides(epochs=5, plateau=0.0)),
+                     "glo-mse-pca", 10000, 64)  # how bench regress pins its scale
+    assert (pinned.model.epochs, pinned.model.plateau) == (5, 0.0)
+    assert resolve(RunSpec("celeba64", profile="paper"), "glo-mse-pca", 10000, 64).model.plateau == 0
+
+
 def test_glo_loss_falls_and_codes_stay_in_unit_ball(faces):
     s = GLOSettings(d=16, epochs=40, batch_size=40, ngf=16, loss=LossSpec("lap1"), init="random")
     ctx = quiet()
