@@ -63,6 +63,7 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
     for label, e in out["curves"].items():
@@ -78,6 +79,7 @@ def main() -> None:
             ax.axhline(target, color="k", linestyle="--", linewidth=1, label="PCA train MSE")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels would overlap
         ax.set_xlabel(xl)
         ax.set_ylabel("GLO-MSE training loss (MSE, [-1, 1] pixels)")
         ax.grid(alpha=0.3, which="both")
