@@ -206,7 +206,8 @@ def _lap_weight_section() -> list[str]:
              f"`scripts/glo_sweep.py lap-weight`, {ref['settings']['epochs']} epochs, cpu "
              "profile otherwise, seed 0, 1,000 scored training images, data "
              f"`{ref['fingerprint'][:12]}...`, commit {ref['code'].get('git_commit', '?')[:7]} "
-             f"(source `{ref['code']['source_sha256']}`); "
+             f"(source `{ref['code']['source_sha256']}`; run as the same code in a one-off "
+             "script from a clone at that commit, then committed as scripts/glo_sweep.py); "
              "[`docs/glo_sweep/lap-weight.json`](glo_sweep/lap-weight.json). The code check "
              "re-inverts 300 of the images with MSE, the generator frozen.", "",
              "| training loss | train MSE (stored codes) | ratio to MSE-trained | re-inverted "
