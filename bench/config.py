@@ -212,13 +212,12 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
     min_steps = 0
     if profile == "cpu" and family != "pca":
         min_steps = CPU_MIN_STEPS
-        steps = model.epochs * math.ceil(n_used / model.batch_size)
-        if steps < min_steps and ov.epochs is None:
-            new_epochs = math.ceil(min_steps / math.ceil(n_used / model.batch_size))
+        per_epoch = math.ceil(n_used / model.batch_size)
+        if model.epochs * per_epoch < min_steps and ov.epochs is None:
+            new_epochs = math.ceil(min_steps / per_epoch)
             notes.append(f"epochs {model.epochs} -> {new_epochs} so that a small dataset "
                          f"still gets >= {min_steps} steps")
             model = replace(model, epochs=new_epochs)
-        per_epoch = math.ceil(n_used / model.batch_size)
         if getattr(model, "plateau", 0.0) and ov.plateau is None and per_epoch < CPU_PLATEAU_MIN_STEPS:
             notes.append(f"plateau stop off: an epoch of {per_epoch} steps is too noisy to judge "
                          f"a plateau by (< {CPU_PLATEAU_MIN_STEPS}); {model.epochs} fixed epochs")

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 from bench.config import resolve  # noqa: E402
 from bench.context import RunContext  # noqa: E402
 from bench.data import get_dataset, load_split  # noqa: E402
-from bench.evaluate import eval_indices  # noqa: E402
+from bench.evaluate import eval_indices, measure  # noqa: E402
 from bench.io import atomic_write_json  # noqa: E402
-from bench.losses import LAP1_VARIANTS, LossSpec, ReconLoss, mse_per_image  # noqa: E402
+from bench.losses import LAP1_VARIANTS, LapSettings, LossSpec, ReconLoss  # noqa: E402
 from bench.model import TrainData  # noqa: E402
 from bench.provenance import code_version  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.is_file() else {}
     split = load_split(get_dataset("celeba64"), "train", args.data_root, None, log=lambda m: None)
     data = TrainData.from_array(np.asarray(split.images))
-    idx = torch.from_numpy(eval_indices(len(data), 1000))
+    idx = eval_indices(len(data), 1000)
     for value in args.values:
         key = f"{value:g}"
         if key in results:
@@ -90,11 +90,9 @@ def main() -> None:
         t = time.time()
         model.fit(data, ctx)
         fit_s = time.time() - t
-        with torch.no_grad():
-            mse = torch.cat([mse_per_image(model.reconstruct_train(b)[0], data.batch(b))
-                             for b in idx.split(500)])
+        mse = measure(model, split.images, idx, LapSettings(), train=True).mse
         model.loss_fn = ReconLoss(LossSpec("mse"))  # the code check re-inverts with MSE
-        diag = model.diagnostics(data.images, idx.numpy(), 300)
+        diag = model.diagnostics(data.images, idx, 300)
         diag.pop("spectrum_init", None)
         results[key] = {"train_mse": float(mse.mean()), "fit_s": round(fit_s, 1), "diag": diag,
                         "curve": [c.get("loss") for c in ctx.curves], "code": code_version(),

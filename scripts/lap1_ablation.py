@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench.config import resolve  # noqa: E402
 from bench.context import RunContext  # noqa: E402
 from bench.data import get_dataset, load_split  # noqa: E402
-from bench.evaluate import eval_indices  # noqa: E402
+from bench.evaluate import eval_indices, measure  # noqa: E402
 from bench.io import atomic_write_json, atomic_write_text  # noqa: E402
 from bench.losses import LAP1_VARIANTS, LossSpec, ReconLoss, mse_per_image  # noqa: E402
 from bench.model import TrainData, to_float  # noqa: E402
@@ -144,7 +144,7 @@ def glo(args) -> None:
     store = Path(args.store)
     split = train_split(Path(args.data_root))
     data = TrainData.from_array(np.asarray(split.images))
-    idx = torch.from_numpy(eval_indices(len(data), N_SCORED))
+    idx = eval_indices(len(data), N_SCORED)
     results = load()
     cands = [("mse", 0.0)] + [("equal", 0.0)] * args.equal + [("fine", a) for a in args.alpha]
     if args.match_gan_ratio:
@@ -163,12 +163,10 @@ def glo(args) -> None:
         t = time.time()
         model.fit(data, ctx)
         fit_s = time.time() - t
-        with torch.no_grad():
-            mse = torch.cat([mse_per_image(model.reconstruct_train(b)[0], data.batch(b))
-                             for b in idx.split(500)])
-        diag = model.diagnostics(data.images, idx.numpy(), 0)
+        mse = measure(model, split.images, idx, settings.loss.lap, train=True).mse
+        diag = model.diagnostics(data.images, idx, 0)
         results["glo"][k] = {"loss": asdict(settings.loss), "train_mse": float(mse.mean()),
-                             "n_scored": int(idx.numel()), "fit_s": round(fit_s, 1),
+                             "n_scored": int(idx.size), "fit_s": round(fit_s, 1),
                              "curve": [c.get("loss") for c in ctx.curves],
                              "settings": {k2: v for k2, v in asdict(settings).items()
                                           if k2 != "loss"},
