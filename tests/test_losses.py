@@ -104,5 +104,7 @@ def test_recon_loss_variants(faces):
     torch.testing.assert_close(mse, mse_per_image(a, b))
     mixed = ReconLoss(LossSpec("lap1+mse", mse_weight=2.0))(a, b)
     torch.testing.assert_close(mixed, Lap1()(a, b) + 2.0 * mse)
+    scaled = ReconLoss(LossSpec("lap1+mse", mse_weight=1.0, lap1_weight=10.0))(a, b)
+    torch.testing.assert_close(scaled, 10.0 * Lap1()(a, b) + mse)
     with pytest.raises(ValueError):
         ReconLoss(LossSpec("l2"))
