@@ -148,8 +148,8 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--invert-steps", type=int, default=None, help="Inversion steps (GAN, GLO held-out).")
 @click.option("--lap1", type=click.Choice(["equal", "paper"]), default=None,
               help="Which Lap1 the Lap1 rows train / invert with and every row is measured "
-                   "with (default: paper, the paper's fine-weighted pyramid + l2; equal: "
-                   "each level's mean, equal weights; see docs/lap1.md).")
+                   "with (default: equal, each level's mean with equal weight; paper: the "
+                   "paper's fine-weighted pyramid + l2; see docs/lap1.md).")
 @click.option("--plateau", type=click.FloatRange(min=0), default=None,
               help="GLO/VAE: stop once the epoch loss improves by less than this fraction "
                    "(e.g. 0.01) two epochs in a row; --epochs is then the most it trains. "

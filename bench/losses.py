@@ -232,26 +232,28 @@ class LossSpec:
 #: alpha of the paper's "weighted combination of the Lap1 and the l2 costs": the alpha whose GAN
 #: inversion ratio is nearest the paper's 1.54 on CelebA-64 (1.58; docs/lap1.md)
 PAPER_MSE_WEIGHT = 0.1
-#: the paper's Lap1 is trained as PAPER_LAP1_WEIGHT x (fine + alpha x MSE), i.e. 10 x fine + 1 x
-#: MSE: the l2 term then trains exactly as the MSE rows' loss does (same gradients under SGD and
-#: in the VAE's balance against its KL term) and the fine-scale term comes on top; Adam
-#: inversion does not see the overall scale, so the GAN ratio is alpha's. At 8 epochs this
+#: `--lap1 paper` trains as PAPER_LAP1_WEIGHT x (fine + alpha x MSE), i.e. 10 x fine + 1 x MSE:
+#: the l2 term then trains exactly as the MSE rows' loss does (same gradients under SGD and in
+#: the VAE's balance against its KL term) and the fine-scale term comes on top; Adam inversion
+#: does not see the overall scale, so the GAN ratio is alpha's. At 8 epochs on celeba64 this
 #: trains GLO to 1.77x MSE-trained GLO's MSE against 3.27x at scale 1 (docs/lap1.md)
 PAPER_LAP1_WEIGHT = 10.0
 
 #: The Lap1 variants the Lap1 rows can train, invert and be measured with (`--lap1 NAME`;
 #: the resolved LossSpec is stored in every run's config):
-#: - "paper" (the default): weight 4^-j on level j's plain L1 sum (j = 0 the finest: "weights
-#:   the details at fine scales more heavily") plus PAPER_MSE_WEIGHT x MSE ("to keep
-#:   low-frequency content such as color information"), all times PAPER_LAP1_WEIGHT;
-#: - "equal": each pyramid level's mean absolute value with equal weight, no l2 term (the
-#:   convention of public reimplementations, and this suite's default until 2026-12-02).
+#: - "equal" (the default): each pyramid level's mean absolute value with equal weight, no l2
+#:   term, i.e. sum_j 4^j |L_j|_1 / (C H W) with j = 0 the finest (the convention of public
+#:   reimplementations); it trains GLO as well as MSE does, but its GAN ratio is 1.11;
+#: - "paper": weight 4^-j on level j's plain L1 sum (j = 0 the finest: "weights the details at
+#:   fine scales more heavily") plus PAPER_MSE_WEIGHT x MSE ("to keep low-frequency content
+#:   such as color information"), all times PAPER_LAP1_WEIGHT: the paper's GAN ratio (1.58),
+#:   but GLO trained with it at the paper's SGD rates ends far worse on MSE (docs/lap1.md).
 LAP1_VARIANTS: dict[str, LossSpec] = {
+    "equal": LossSpec("lap1"),
     "paper": LossSpec("lap1+mse", mse_weight=PAPER_LAP1_WEIGHT * PAPER_MSE_WEIGHT,
                       lap1_weight=PAPER_LAP1_WEIGHT, lap=LapSettings(weight_base=0.25)),
-    "equal": LossSpec("lap1"),
 }
-DEFAULT_LAP1 = "paper"
+DEFAULT_LAP1 = "equal"
 
 
 class ReconLoss(torch.nn.Module):
