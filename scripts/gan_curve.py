@@ -8,7 +8,8 @@ epochs) with the default Lap1, exactly as the evaluation does. The trainer resum
 one's checkpoint, so the run is the one a single ``fit`` of that many epochs trains.
 
 Each epoch's numbers are stored as they come (with code version, data fingerprint and every
-setting) in docs/gan_curve.json; rerun the same command to resume after a kill.
+setting) in docs/gan_curve.json; rerun the same command to resume after a kill. ``--plot``
+draws docs/gan_curve.png from that file and trains nothing.
 
     python scripts/gan_curve.py --data-root ../shared/data --store S --epochs 20 --n 128 \
         --ratio-every 5
@@ -47,19 +48,52 @@ def plateau_epoch(mses: list[float], rule: StopRule) -> int | None:
     return next((k for k in range(1, len(mses) + 1) if rule.should_stop(mses[:k])), None)
 
 
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for key, entry in results.items():
+        rows = entry["epochs"]
+        ax.plot([r["epoch"] for r in rows], [r["mse"] for r in rows], "o-", ms=3,
+                label=f"{key}: MSE inversion")
+        lap = [r for r in rows if "mse_lap1_inverted" in r]
+        ax.plot([r["epoch"] for r in lap], [r["mse_lap1_inverted"] for r in lap], "s--", ms=4,
+                label=f"{key}: {entry['lap1']} Lap1 inversion")
+        if entry.get("plateau_epoch_1pct"):
+            ax.axvline(entry["plateau_epoch_1pct"], color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("epoch (157 steps each)")
+    ax.set_ylabel("train MSE per pixel, [-1, 1] pixels")
+    ax.set_title("GAN reconstruction MSE over training (generator frozen, Adam inversion)",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     from baselines.dcgan import GANModel
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="celeba64")
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    p.add_argument("--store", type=Path, required=True, help="run folder (checkpoints)")
+    p.add_argument("--store", type=Path, help="run folder (checkpoints)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--n", type=int, default=256, help="training images inverted each epoch")
     p.add_argument("--ratio-every", type=int, default=0,
                    help="also invert with the default Lap1 after epoch 1 and every this many")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--plot", action="store_true", help="only draw the figure from --out")
     args = p.parse_args()
+    if args.plot:
+        plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+        return
+    if args.store is None:
+        p.error("--store is required to train")
     split = load_split(get_dataset(args.dataset), "train", args.data_root, None,
                        log=lambda m: None)
     data = TrainData.from_array(np.asarray(split.images))
