@@ -55,8 +55,10 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    per_epoch = set()
     for key, entry in results.items():
         rows = entry["epochs"]
+        per_epoch.add(rows[0]["step"] // rows[0]["epoch"])
         ax.plot([r["epoch"] for r in rows], [r["mse"] for r in rows], "o-", ms=3,
                 label=f"{key}: MSE inversion")
         lap = [r for r in rows if "mse_lap1_inverted" in r]
@@ -64,7 +66,7 @@ def plot(results: dict, path: Path) -> None:
                 label=f"{key}: {entry['lap1']} Lap1 inversion")
         if entry.get("plateau_epoch_1pct"):
             ax.axvline(entry["plateau_epoch_1pct"], color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("epoch (157 steps each)")
+    ax.set_xlabel(f"epoch ({', '.join(map(str, sorted(per_epoch)))} steps each)")
     ax.set_ylabel("train MSE per pixel, [-1, 1] pixels")
     ax.set_title("GAN reconstruction MSE over training (generator frozen, Adam inversion)",
                  fontsize=9)
