@@ -27,17 +27,19 @@ from bench.io import atomic_write_bytes, atomic_write_json, load_tensors, sha256
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere torch emulates
-    it, more slowly than fp32."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    """Whether bf16 autocast is faster than fp32 on this CPU: only with AMX tiles. AVX512-BF16
+    alone is not enough: on a 2-core Xeon with avx512_bf16 and no AMX (2026-12-02) a bf16
+    matmul ran 106 GFLOP/s against fp32's 186 and a DCGAN-64 generator step 0.68-0.82x fp32's
+    (docs/performance.md); without either, torch emulates bf16, 20-30x slower than fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
     try:
-        return any(bool(getattr(torch.cpu, p)()) for p in probes if hasattr(torch.cpu, p))
+        return bool(probe()) if probe is not None else False
     except RuntimeError:
         return False
 
 
 def default_precision(device: str | torch.device) -> str:
-    """bf16 autocast on CUDA and on CPUs with native bf16; fp32 elsewhere."""
+    """bf16 autocast on CUDA and on CPUs with AMX (where it is faster); fp32 elsewhere."""
     kind = torch.device(device).type
     if kind == "cuda" or (kind == "cpu" and cpu_has_native_bf16()):
         return "bf16"
