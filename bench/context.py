@@ -26,7 +26,7 @@ from bench.distributed import SINGLE, Dist
 from bench.io import atomic_write_bytes, atomic_write_json, load_tensors, sha256_bytes
 
 
-def cpu_has_native_bf16() -> bool:
+def cpu_bf16_is_fast() -> bool:
     """Whether bf16 autocast is faster than fp32 on this CPU: only with AMX tiles. AVX512-BF16
     alone is not enough: on a 2-core Xeon with avx512_bf16 and no AMX (2026-12-02) a bf16
     matmul ran 106 GFLOP/s against fp32's 186 and a DCGAN-64 generator step 0.68-0.82x fp32's
@@ -41,7 +41,7 @@ def cpu_has_native_bf16() -> bool:
 def default_precision(device: str | torch.device) -> str:
     """bf16 autocast on CUDA and on CPUs with AMX (where it is faster); fp32 elsewhere."""
     kind = torch.device(device).type
-    if kind == "cuda" or (kind == "cpu" and cpu_has_native_bf16()):
+    if kind == "cuda" or (kind == "cpu" and cpu_bf16_is_fast()):
         return "bf16"
     return "fp32"
 

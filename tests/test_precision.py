@@ -18,7 +18,7 @@ from glo import GLOModel
 
 @pytest.mark.parametrize("native", [False, True])
 def test_cpu_default_follows_native_bf16_and_fp32_stays_selectable(monkeypatch, native):
-    monkeypatch.setattr(context, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(context, "cpu_bf16_is_fast", lambda: native)
     assert default_precision("cpu") == ("bf16" if native else "fp32")
     assert default_precision("cuda") == "bf16"
     cfg = resolve(RunSpec("lfw25"), "glo-lap1-pca", 80, 32)
