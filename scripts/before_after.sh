@@ -9,7 +9,10 @@
 set -euo pipefail
 before=$(realpath "$1"); after=$(realpath "$2"); out=$(realpath -m "$3"); data=$(realpath "$4"); shift 4
 flags=(--dataset celeba64 --data-root "$data" "$@")
-for m in pca glo-mse-random glo-mse-pca glo-lap1-random glo-lap1-pca vae-mse vae-lap1 gan-mse gan-lap1; do
+# the nine Table-1 methods, in bench's order (gan-mse before gan-lap1, which adopts its GAN)
+read -ra methods <<< "$(cd "$after" && PYTHONPATH="$after" python -c \
+    'from bench.config import TABLE1_METHODS; print(*TABLE1_METHODS)')"
+for m in "${methods[@]}"; do
   echo "=== after $m $(date +%T)"
   (cd "$after" && PYTHONPATH="$after" python -m bench run "${flags[@]}" --model "$m" --out "$out/after" --quiet)
   echo "=== before $m $(date +%T)"

@@ -3,52 +3,44 @@
     python scripts/run_times.py table STORE [--json OUT]            # one store
     python scripts/run_times.py compare BEFORE AFTER [--json OUT]   # the same configurations, two stores
 
-Each row comes from a run folder's config.json (settings, code version, data fingerprint),
-metrics.json (`timing`: fit, evaluation, total seconds), curves.csv (epochs trained) and
-log.txt (seconds and image counts of each evaluation stage). Nothing is estimated here.
+Each row is one complete run, read with bench.store.load_run: config.json (settings, code
+version, data fingerprint) and metrics.json (`timing`: fit, evaluation and total seconds; the
+seconds and image count of each evaluation stage; the last epoch trained). Nothing is estimated.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import re
 from pathlib import Path
 
-STAGE = re.compile(r"\] (\w+): MSE [\d.]+, Lap1 [\d.]+ on (\d+) images \(([\d.]+)s\)")
-CODES = re.compile(r"\] codes: .*")
+from bench.io import atomic_write_json
+from bench.store import find_runs, load_run
 
 
-def run_row(run_dir: Path) -> dict:
-    cfg = json.loads((run_dir / "config.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+def run_row(info: dict) -> dict:
+    cfg, m = info["config"], info["metrics"]
     c = cfg["config"]
     model = c.get("model", {})
-    epochs = None
-    curves = run_dir / "curves.csv"
-    if curves.exists():
-        rows = list(csv.DictReader(curves.open()))
-        if rows and "epoch" in rows[0]:
-            epochs = int(rows[-1]["epoch"]) + 1
-    log = (run_dir / "log.txt").read_text() if (run_dir / "log.txt").exists() else ""
-    stages = {name: {"images": int(n), "s": float(s)} for name, n, s in STAGE.findall(log)}
+    stages = {name: {"images": part.get("n", part.get("check_n")), "s": part["seconds"]}
+              for name, part in m.items() if isinstance(part, dict) and "seconds" in part}
+    last = m.get("curves_final", {}).get("epoch")
     return {
         "run_id": cfg["run_id"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
-        "precision": c.get("precision"), "ngf": model.get("ngf"), "batch_size": model.get("batch_size"),
-        "epochs_trained": None if c["family"] == "pca" else epochs,
-        "timing": metrics["timing"], "eval_stages": stages,
-        "codes_check": bool(CODES.search(log)),
-        "train_mse": metrics["train"]["mse"] if isinstance(metrics.get("train"), dict) else None,
-        "test_mse": metrics["test"]["mse"] if isinstance(metrics.get("test"), dict) else None,
-        "code": cfg["code"], "data_fingerprint": cfg["data"]["fingerprint"], "argv": cfg["environment"]["argv"],
+        "precision": c.get("precision"), "ngf": model.get("ngf"),
+        "batch_size": model.get("batch_size"),
+        "epochs_trained": None if c["family"] == "pca" or last is None else last + 1,
+        "timing": m["timing"], "eval_stages": stages,
+        "train_mse": m["train"]["mse"], "test_mse": m["test"]["mse"],
+        "code": cfg["code"], "data_fingerprint": cfg["data"]["fingerprint"],
+        "argv": cfg["environment"]["argv"],
     }
 
 
 def store_rows(store: Path) -> list[dict]:
-    dirs = sorted(p.parent for p in store.glob("*/*/metrics.json"))
-    if not dirs:
-        raise SystemExit(f"{store}: no run folder with a metrics.json; pass a store written by `bench run --out`")
-    return [run_row(d) for d in dirs]
+    infos = [load_run(r) for r in find_runs(store)]
+    rows = [run_row(i) for i in infos if i["status"].get("state") == "complete" and i["metrics"]]
+    if not rows:
+        raise SystemExit(f"{store}: no complete run; pass a store written by `bench run --out`")
+    return rows
 
 
 def _by_method(rows: list[dict]) -> dict[str, dict]:
@@ -71,15 +63,11 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         t = r["timing"]
         stages = ", ".join(f"{k} {v['images']} in {v['s']:.1f}" for k, v in r["eval_stages"].items())
-        rest = t["eval_s"] - sum(v["s"] for v in r["eval_stages"].values())
-        if r["codes_check"]:
-            stages += f", code check + rest {rest:.1f}"
         reused = " (adopted)" if t.get("training_reused_from") else ""
         lines.append(f"| {r['method']} | {r['epochs_trained'] or '-'} | {t['fit_s']:,.1f}{reused} | "
                      f"{t['eval_s']:,.1f} | {t['total_s']:,.1f} | {_share(t)} | {stages} |")
-    total = sum(r["timing"]["total_s"] for r in rows)
-    lines.append(f"| **all** | | | {sum(r['timing']['eval_s'] for r in rows):,.1f} | **{total:,.1f}** | "
-                 f"{100 * sum(r['timing']['eval_s'] for r in rows) / total:.0f}% | |")
+    total = {k: sum(r["timing"][k] for r in rows) for k in ("eval_s", "total_s")}
+    lines.append(f"| **all** | | | {total['eval_s']:,.1f} | **{total['total_s']:,.1f}** | {_share(total)} | |")
     return "\n".join(lines)
 
 
@@ -123,7 +111,6 @@ def main() -> None:
         print(compare(before, after))
         payload = {"before": before, "after": after}
     if args.json:
-        from bench.io import atomic_write_json
         atomic_write_json(args.json, payload)
 
 
