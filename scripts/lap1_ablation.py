@@ -47,7 +47,7 @@ from bench.context import RunContext  # noqa: E402
 from bench.data import get_dataset, load_split  # noqa: E402
 from bench.evaluate import eval_indices, measure  # noqa: E402
 from bench.io import atomic_write_json, atomic_write_text  # noqa: E402
-from bench.losses import LAP1_VARIANTS, LossSpec, ReconLoss, mse_per_image  # noqa: E402
+from bench.losses import LAP1_VARIANTS, LapSettings, LossSpec, ReconLoss, mse_per_image  # noqa: E402
 from bench.model import TrainData, to_float  # noqa: E402
 from bench.provenance import code_version  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
@@ -178,6 +178,103 @@ def glo(args) -> None:
         ctx.close()
 
 
+# --- intermediate weightings (2026-12-02): level j weighs base**j on plain L1 sums ----------
+# A candidate is written "[S x ]wB[+A]": S x (Lap1 with weight_base B, plain sums) + S*A x MSE.
+# w4 is `equal` (each level's mean, equal weight: per coefficient 4^j), w0.25 the `fine`
+# pyramid of `--lap1 paper` (per coefficient 4^-j); w1 counts every pyramid coefficient
+# alike (the formula without its weights), w2 lies between `equal` and w1.
+
+
+def parse_candidate(text: str) -> LossSpec:
+    if text == "mse":
+        return LossSpec("mse")
+    scale, _, rest = text.rpartition("x")
+    if not rest.startswith("w"):
+        raise SystemExit(f"bad candidate {text!r}: mse or [S x ]wB[+A], e.g. w2, w1+0.3, "
+                         "10xw0.25+0.1")
+    base, _, alpha = rest[1:].partition("+")
+    lap = LapSettings(weight_base=float(base))
+    s, a = float(scale) if scale else 1.0, float(alpha) if alpha else 0.0
+    return (LossSpec("lap1+mse", mse_weight=s * a, lap1_weight=s, lap=lap) if a
+            else LossSpec("lap1", lap1_weight=s, lap=lap))
+
+
+def gan_weights(args) -> None:
+    """Invert one GAN trained at the current cpu-profile defaults with each candidate."""
+    from bench.models import load_model
+
+    store = Path(args.store)
+    cmd = [sys.executable, "-m", "bench", "run", "--dataset", DATASET, "--model", "gan-mse",
+           "--data-root", str(args.data_root), "--out", str(store / "runs"), "--quiet",
+           "--eval-train-n", str(N_GAN), "--eval-test-n", str(N_GAN)]
+    subprocess.run(cmd, check=True)  # trains once; a no-op when complete, resumes if cut
+    (run,) = sorted((store / "runs" / DATASET).glob("gan-mse-*"))[-1:]
+    model, config, _ = load_model(run)
+    split = train_split(Path(args.data_root))
+    idx = eval_indices(split.images.shape[0], N_SCORED)[:N_GAN]
+    x = to_float(torch.as_tensor(np.asarray(split.images[idx])))
+    results = load()
+    table = results.setdefault("weights", {}).setdefault("gan", {}).setdefault(run.name, {})
+    for k in ["mse"] + args.cands:
+        if k in table:
+            continue
+        spec = parse_candidate(k)
+        model.loss_fn = ReconLoss(spec).to(model.device)
+        t = time.time()
+        x_hat, _ = model.reconstruct(x)
+        mse = mse_per_image(x_hat, x)
+        table[k] = {"loss": asdict(spec), "mse": float(mse.mean()),
+                    "mse_per_image": mse.tolist(), "n": int(idx.size),
+                    "seconds": round(time.time() - t, 1), "gan_epochs": config.model.epochs,
+                    "inversion": asdict(config.model.invert), **provenance(split, config.seed)}
+        base = table.get("mse", {}).get("mse")
+        print(f"GAN inverted with {k}: MSE {float(mse.mean()):.5f}"
+              + (f" ratio {float(mse.mean()) / base:.3f}" if base else ""), flush=True)
+        save(results)
+
+
+def glo_weights(args) -> None:
+    """GLO-PCA trained with each candidate for a fixed number of epochs (no plateau stop)."""
+    from glo import GLOModel
+
+    store = Path(args.store)
+    split = train_split(Path(args.data_root))
+    data = TrainData.from_array(np.asarray(split.images))
+    idx = eval_indices(len(data), N_SCORED)
+    results = load()
+    table = results.setdefault("weights", {}).setdefault("glo", {}).setdefault(
+        f"{args.epochs} epochs", {})
+    for k in ["mse"] + args.cands:
+        if k in table:
+            continue
+        config = resolve(RunSpec(DATASET, seed=args.seed), "glo-lap1-pca", len(data), 64)
+        settings = replace(config.model, loss=parse_candidate(k), epochs=args.epochs,
+                           plateau=0.0)
+        run_path = store / "glo_w" / f"{args.epochs}ep_{k}"
+        run_path.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(run_path, seed=args.seed, quiet=True)
+        torch.manual_seed(args.seed)
+        model = GLOModel(settings, data.shape)
+        t = time.time()
+        model.fit(data, ctx)
+        fit_s = time.time() - t
+        mse = measure(model, split.images, idx, LapSettings(), train=True).mse
+        model.loss_fn = ReconLoss(LossSpec("mse"))  # the code check re-inverts with MSE
+        diag = model.diagnostics(data.images, idx, 300)
+        diag.pop("spectrum_init", None)
+        table[k] = {"loss": asdict(settings.loss), "train_mse": float(mse.mean()),
+                    "n_scored": int(idx.size), "fit_s": round(fit_s, 1), "diag": diag,
+                    "curve": [c.get("loss") for c in ctx.curves],
+                    "settings": {k2: str(v) for k2, v in asdict(settings).items()
+                                 if k2 != "loss"},
+                    **provenance(split, args.seed)}
+        print(f"GLO-PCA trained with {k}: train MSE {float(mse.mean()):.5f}, stored "
+              f"{diag['stored_mse']:.5f}, re-inverted {diag['reinverted_mse']:.5f} in "
+              f"{fit_s:.0f}s", flush=True)
+        save(results)
+        ctx.close()
+
+
 def _order(item: tuple[str, dict]) -> tuple:
     """mse first, then equal, then fine, each by its alpha."""
     k, v = item
@@ -219,6 +316,139 @@ def _lap_weight_section() -> list[str]:
     return lines + [""]
 
 
+def glo_reinvert(args) -> None:
+    """The code check again, re-inverting with each run's own training loss (what a final
+    codes-only pass of GLO's objective would do), beside the MSE re-inversion: reloads each
+    finished glo-w run from its last checkpoint."""
+    from glo import GLOModel
+
+    store = Path(args.store)
+    split = train_split(Path(args.data_root))
+    data = TrainData.from_array(np.asarray(split.images))
+    idx = eval_indices(len(data), N_SCORED)[:300]
+    results = load()
+    table = results["weights"]["glo"][f"{args.epochs} epochs"]
+    for k, entry in table.items():
+        if "reinverted_trainloss_mse" in entry["diag"]:
+            continue
+        config = resolve(RunSpec(DATASET, seed=args.seed), "glo-lap1-pca", len(data), 64)
+        settings = replace(config.model, loss=parse_candidate(k), epochs=args.epochs,
+                           plateau=0.0)
+        ctx = RunContext(store / "glo_w" / f"{args.epochs}ep_{k}", seed=args.seed, quiet=True)
+        torch.manual_seed(args.seed)
+        model = GLOModel(settings, data.shape)
+        model.fit(data, ctx)  # resumes from the final checkpoint: no training step
+        ctx.close()
+        x = to_float(torch.as_tensor(np.asarray(split.images[idx])))
+        stored = mse_per_image(model.decode(model.codes[torch.from_numpy(idx)]), x)
+        again = mse_per_image(model.reconstruct(x)[0], x)  # model.loss_fn: the training loss
+        if abs(float(stored.mean()) - entry["diag"]["stored_mse"]) > 1e-4:
+            raise SystemExit(f"{k}: reloaded codes give {float(stored.mean()):.5f}, the run "
+                             f"stored {entry['diag']['stored_mse']:.5f}: not the same model")
+        entry["diag"]["reinverted_trainloss_mse"] = float(again.mean())
+        print(f"{k}: stored {float(stored.mean()):.5f}, re-inverted with MSE "
+              f"{entry['diag']['reinverted_mse']:.5f}, with its training loss "
+              f"{float(again.mean()):.5f}", flush=True)
+        save(results)
+
+
+def pca_reference(args) -> None:
+    """PCA (d = 256, the PCA row) on the GLO tables' images: the 1,000 scored training images
+    and the 300 the code check re-inverts, so GLO's re-inverted MSE has a same-image yardstick."""
+    from baselines.pca.model import PCAModel
+    from bench.config import PCASettings
+
+    split = train_split(Path(args.data_root))
+    data = TrainData.from_array(np.asarray(split.images))
+    idx = eval_indices(len(data), N_SCORED)
+    model = PCAModel(PCASettings(), data.shape)
+    model.fit(data, RunContext(None, seed=args.seed, quiet=True))
+    x = to_float(torch.as_tensor(np.asarray(split.images[idx])))
+    mse = mse_per_image(model.reconstruct(x)[0], x)
+    results = load()
+    results.setdefault("weights", {})["pca"] = {
+        "d": PCASettings().d, "train_mse_scored": float(mse.mean()), "n_scored": int(idx.size),
+        "train_mse_check": float(mse[:300].mean()), "n_check": 300,
+        **provenance(split, args.seed)}
+    print(f"PCA: {float(mse.mean()):.5f} on the {idx.size} scored images, "
+          f"{float(mse[:300].mean()):.5f} on the code check's 300", flush=True)
+    save(results)
+
+
+def _w_order(k: str) -> tuple:
+    """mse first, then by level weight base (B) descending, then alpha, then scale."""
+    if k == "mse":
+        return (0, 0.0, 0.0, 0.0)
+    spec = parse_candidate(k)
+    alpha = spec.mse_weight / spec.lap1_weight if spec.name == "lap1+mse" else 0.0
+    return (1, -spec.lap.weight_base, alpha, spec.lap1_weight)
+
+
+def _pca_line(w: dict) -> str:
+    p = w.get("pca")
+    return (f" PCA (d = {p['d']}) on the same images: {p['train_mse_scored']:.5f} (all "
+            f"{p['n_scored']}), {p['train_mse_check']:.5f} (the code check's {p['n_check']})."
+            if p else "")
+
+
+def _weights_section(r: dict) -> list[str]:
+    """The intermediate weightings: one GAN's inversions and GLO trained with each candidate."""
+    w = r.get("weights", {})
+    lines: list[str] = []
+    if not w:
+        return lines
+    lines += ["## Intermediate weightings: level j weighs B^j (2026-12-02)", "",
+              "`wB` = Lap1 with weight B^j on level j's plain L1 sum per pixel (j = 0 the "
+              "finest), so every coefficient of level j counts B^j: `w4` is `equal`, `w0.25` "
+              "the `fine` pyramid, `w1` counts every pyramid coefficient alike (the formula "
+              "without weights), `w2` lies between. A uniform colour shift d in one channel "
+              "costs (B/4)^4 d at 64 px (5 levels): d for `w4`, d/16 for `w2`, d/256 for `w1`. "
+              "`+A` adds A x MSE, `S x` scales the whole loss (SGD sees it, Adam inversion "
+              "does not).", ""]
+    for run, t in w.get("gan", {}).items():
+        base = t["mse"]["mse"]
+        first = t["mse"]
+        lines += [f"GAN `{run}`: trained at the cpu profile's defaults ({first['gan_epochs']} "
+                  f"epochs, commit {first['code'].get('git_commit', '?')[:7]}), the same "
+                  f"{first['n']} training images inverted with each loss, inversion "
+                  f"{first['inversion']}.", "",
+                  "| inversion loss | MSE | ratio to MSE inversion | in 1.3-1.8 | s |",
+                  "|---|---|---|---|---|"]
+        for k, v in sorted(t.items(), key=lambda kv: _w_order(kv[0])):
+            ratio = v["mse"] / base
+            lines.append(f"| {k} | {v['mse']:.5f} | {ratio:.3f} | "
+                         f"{'yes' if 1.3 <= ratio <= 1.8 else 'no'} | {v['seconds']} |")
+        lines.append("")
+    for epochs, t in sorted(w.get("glo", {}).items(), key=lambda kv: int(kv[0].split()[0])):
+        if "mse" not in t:
+            continue
+        base = t["mse"]["train_mse"]
+        first = t["mse"]
+        lines += [f"GLO (PCA init), {epochs}, cpu profile otherwise (settings in the JSON), "
+                  f"seed {first['seed']}, commit {first['code'].get('git_commit', '?')[:7]}; "
+                  f"train MSE on {first['n_scored']} scored training images; the code check "
+                  "re-inverts 300 of them with MSE, the generator frozen. Paper: "
+                  f"{PAPER_GLO_RATIO_PCA:.2f}." + _pca_line(w), "",
+                  "| training loss | train MSE | ratio to MSE-trained | re-inverted MSE | "
+                  "ratio | re-inverted with its training loss, MSE | cosine to init | "
+                  "training loss last / first epoch | fit s | GAN ratio (table above) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        # Adam inversion does not see the loss's scale: "S x wB+A" inverts as "wB+A"
+        gan_ratio = {k: v["mse"] / g["mse"]["mse"] for g in w.get("gan", {}).values()
+                     for k, v in g.items()}
+        re_base = first["diag"]["reinverted_mse"]
+        for k, v in sorted(t.items(), key=lambda kv: _w_order(kv[0])):
+            d, c = v["diag"], v["curve"]
+            lines.append(f"| {k} | {v['train_mse']:.5f} | {v['train_mse'] / base:.3f} | "
+                         f"{d['reinverted_mse']:.5f} | {d['reinverted_mse'] / re_base:.3f} | "
+                         + (f"{d['reinverted_trainloss_mse']:.5f} | "
+                            if "reinverted_trainloss_mse" in d else "- | ")
+                         + f"{d['cosine_to_init_mean']:.4f} | {c[-1] / c[0]:.2f} | {v['fit_s']} | "
+                         f"{gan_ratio.get(k.rpartition('x')[2], float('nan')):.3f} |")
+        lines.append("")
+    return lines
+
+
 def md(_args) -> None:
     r = load()
     g, h = r["gan"], r["glo"]
@@ -255,6 +485,7 @@ def md(_args) -> None:
                          f"{v['fit_s']} | {v['cosine_to_init']:.4f} |")
         lines.append("")
     lines += _lap_weight_section()
+    lines += _weights_section(r)
     out = ROOT / "docs" / "lap1.md"
     old = out.read_text() if out.is_file() else ""
     # the conclusion is written by hand below the generated tables and kept on re-renders
@@ -277,9 +508,27 @@ def main() -> None:
             s.add_argument("--equal", type=int, default=1, help="also train the equal variant")
             s.add_argument("--match-gan-ratio", action="store_true",
                            help="also train fine + the alpha whose GAN ratio is nearest 1.54")
+    for name in ("gan-w", "glo-w"):
+        s = sub.add_parser(name)
+        s.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+        s.add_argument("--store", type=Path, required=True)
+        s.add_argument("--cands", nargs="+", required=True,
+                       help="mse or [S x ]wB[+A]: S x (Lap1, level j weighs B**j) + S*A x MSE")
+        s.add_argument("--seed", type=int, default=0)
+        if name == "glo-w":
+            s.add_argument("--epochs", type=int, default=8)
+    s = sub.add_parser("glo-reinvert")
+    s.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    s.add_argument("--store", type=Path, required=True)
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("pca-ref")
+    s.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    s.add_argument("--seed", type=int, default=0)
     sub.add_parser("md")
     args = p.parse_args()
-    {"gan": gan, "glo": glo, "md": md}[args.cmd](args)
+    {"gan": gan, "glo": glo, "gan-w": gan_weights, "glo-w": glo_weights,
+     "glo-reinvert": glo_reinvert, "pca-ref": pca_reference, "md": md}[args.cmd](args)
 
 
 if __name__ == "__main__":
