@@ -199,6 +199,23 @@ def parse_candidate(text: str) -> LossSpec:
             else LossSpec("lap1", lap1_weight=s, lap=lap))
 
 
+def _glo_w_model(store: Path, k: str, epochs: int, seed: int, data: TrainData):
+    """GLO-PCA with candidate loss k for a fixed number of epochs (no plateau stop), trained
+    in (or resumed from) STORE/glo_w/<epochs>ep_<k>; returns (model, fit seconds, context)."""
+    from glo import GLOModel
+
+    config = resolve(RunSpec(DATASET, seed=seed), "glo-lap1-pca", len(data), 64)
+    settings = replace(config.model, loss=parse_candidate(k), epochs=epochs, plateau=0.0)
+    run_path = store / "glo_w" / f"{epochs}ep_{k}"
+    run_path.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(run_path, seed=seed, quiet=True)
+    torch.manual_seed(seed)
+    model = GLOModel(settings, data.shape)
+    t = time.time()
+    model.fit(data, ctx)  # a finished run resumes from its final checkpoint: no step
+    return model, time.time() - t, ctx
+
+
 def gan_weights(args) -> None:
     """Invert one GAN trained at the current cpu-profile defaults with each candidate."""
     from bench.models import load_model
@@ -235,8 +252,6 @@ def gan_weights(args) -> None:
 
 def glo_weights(args) -> None:
     """GLO-PCA trained with each candidate for a fixed number of epochs (no plateau stop)."""
-    from glo import GLOModel
-
     store = Path(args.store)
     split = train_split(Path(args.data_root))
     data = TrainData.from_array(np.asarray(split.images))
@@ -247,17 +262,8 @@ def glo_weights(args) -> None:
     for k in ["mse"] + args.cands:
         if k in table:
             continue
-        config = resolve(RunSpec(DATASET, seed=args.seed), "glo-lap1-pca", len(data), 64)
-        settings = replace(config.model, loss=parse_candidate(k), epochs=args.epochs,
-                           plateau=0.0)
-        run_path = store / "glo_w" / f"{args.epochs}ep_{k}"
-        run_path.mkdir(parents=True, exist_ok=True)
-        ctx = RunContext(run_path, seed=args.seed, quiet=True)
-        torch.manual_seed(args.seed)
-        model = GLOModel(settings, data.shape)
-        t = time.time()
-        model.fit(data, ctx)
-        fit_s = time.time() - t
+        model, fit_s, ctx = _glo_w_model(store, k, args.epochs, args.seed, data)
+        settings = model.settings
         mse = measure(model, split.images, idx, LapSettings(), train=True).mse
         model.loss_fn = ReconLoss(LossSpec("mse"))  # the code check re-inverts with MSE
         diag = model.diagnostics(data.images, idx, 300)
@@ -320,8 +326,6 @@ def glo_reinvert(args) -> None:
     """The code check again, re-inverting with each run's own training loss (what a final
     codes-only pass of GLO's objective would do), beside the MSE re-inversion: reloads each
     finished glo-w run from its last checkpoint."""
-    from glo import GLOModel
-
     store = Path(args.store)
     split = train_split(Path(args.data_root))
     data = TrainData.from_array(np.asarray(split.images))
@@ -331,13 +335,7 @@ def glo_reinvert(args) -> None:
     for k, entry in table.items():
         if "reinverted_trainloss_mse" in entry["diag"]:
             continue
-        config = resolve(RunSpec(DATASET, seed=args.seed), "glo-lap1-pca", len(data), 64)
-        settings = replace(config.model, loss=parse_candidate(k), epochs=args.epochs,
-                           plateau=0.0)
-        ctx = RunContext(store / "glo_w" / f"{args.epochs}ep_{k}", seed=args.seed, quiet=True)
-        torch.manual_seed(args.seed)
-        model = GLOModel(settings, data.shape)
-        model.fit(data, ctx)  # resumes from the final checkpoint: no training step
+        model, _, ctx = _glo_w_model(store, k, args.epochs, args.seed, data)
         ctx.close()
         x = to_float(torch.as_tensor(np.asarray(split.images[idx])))
         stored = mse_per_image(model.decode(model.codes[torch.from_numpy(idx)]), x)
@@ -358,7 +356,6 @@ def glo_polish(args) -> None:
     the unit ball) once per epoch; the stored codes' MSE on the code check's 300 images after
     each epoch. How many such epochs close the stored-vs-re-inverted gap?"""
     from bench.inversion import project_unit_ball
-    from glo import GLOModel
 
     store = Path(args.store)
     split = train_split(Path(args.data_root))
@@ -372,17 +369,10 @@ def glo_polish(args) -> None:
         for lr in args.lr:
             if f"{lr:g}" in entry.get("polish", {}):
                 continue
-            config = resolve(RunSpec(DATASET, seed=args.seed), "glo-lap1-pca", len(data), 64)
-            settings = replace(config.model, loss=parse_candidate(k), epochs=args.epochs,
-                               plateau=0.0)
-            ctx = RunContext(store / "glo_w" / f"{args.epochs}ep_{k}", seed=args.seed,
-                             quiet=True)
-            torch.manual_seed(args.seed)
-            model = GLOModel(settings, data.shape)
-            model.fit(data, ctx)  # resumes from the final checkpoint: no training step
+            model, _, ctx = _glo_w_model(store, k, args.epochs, args.seed, data)
             ctx.close()
             g = model.generator.eval().requires_grad_(False)
-            codes, bs = model.codes.clone(), settings.batch_size
+            codes, bs = model.codes.clone(), model.settings.batch_size
             curve = [float(mse_per_image(model.decode(codes[check]), x_check).mean())]
             t = time.time()
             gen = torch.Generator().manual_seed(args.seed)
