@@ -24,6 +24,12 @@ fingerprint, the seed and every setting; ``--write-md`` renders docs/lap1.md fro
     python scripts/lap1_ablation.py gan --data-root ../shared/data --store /work/lap1
     python scripts/lap1_ablation.py glo --data-root ../shared/data --store /work/lap1 --alpha 1 4
     python scripts/lap1_ablation.py md
+
+Intermediate weightings (level j weighs B^j; candidates written "[S x ]wB[+A]", see
+parse_candidate): ``gan-w`` inverts a GAN trained at today's cpu defaults with each, ``glo-w``
+trains GLO-PCA for fixed epochs, ``glo-reinvert`` re-inverts its code-check images with each
+run's own loss, ``glo-polish`` runs codes-only SGD epochs, ``pca-ref`` scores PCA on the
+same images (commands in docs/lap1.md).
 """
 
 from __future__ import annotations
