@@ -96,38 +96,49 @@ def provenance(split, seed: int) -> dict:
             "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def gan(args) -> None:
-    from bench.models import load_model
+class TrainedGAN:
+    """The GAN-MSE run in STORE (trained on first use: a no-op when complete, resumes if cut)
+    and the N_GAN scored training images every candidate loss inverts."""
 
-    store = Path(args.store)
-    cmd = [sys.executable, "-m", "bench", "run", "--dataset", DATASET, "--model", "gan-mse",
-           "--data-root", str(args.data_root), "--out", str(store / "runs"), "--quiet",
-           "--eval-train-n", str(N_GAN), "--eval-test-n", str(N_GAN)]
-    subprocess.run(cmd, check=True)  # trains once; a no-op when complete, resumes if cut
-    (run,) = sorted((store / "runs" / DATASET).glob("gan-mse-*"))[-1:]
-    model, config, info = load_model(run)
-    split = train_split(Path(args.data_root))
-    idx = eval_indices(split.images.shape[0], N_SCORED)[:N_GAN]
-    x = to_float(torch.as_tensor(np.asarray(split.images[idx])))
+    def __init__(self, args) -> None:
+        from bench.models import load_model
+
+        store = Path(args.store)
+        cmd = [sys.executable, "-m", "bench", "run", "--dataset", DATASET, "--model", "gan-mse",
+               "--data-root", str(args.data_root), "--out", str(store / "runs"), "--quiet",
+               "--eval-train-n", str(N_GAN), "--eval-test-n", str(N_GAN)]
+        subprocess.run(cmd, check=True)
+        (self.run,) = sorted((store / "runs" / DATASET).glob("gan-mse-*"))[-1:]
+        self.model, self.config, _ = load_model(self.run)
+        self.split = train_split(Path(args.data_root))
+        self.idx = eval_indices(self.split.images.shape[0], N_SCORED)[:N_GAN]
+        self.x = to_float(torch.as_tensor(np.asarray(self.split.images[self.idx])))
+
+    def invert(self, k: str, spec: LossSpec, base: dict | None) -> dict:
+        """Invert the images with ``spec``; the result entry (MSE, per image, settings,
+        provenance), printed with its ratio to ``base`` (the MSE inversion's entry)."""
+        self.model.loss_fn = ReconLoss(spec).to(self.model.device)
+        t = time.time()
+        x_hat, _ = self.model.reconstruct(self.x)
+        mse = mse_per_image(x_hat, self.x)
+        print(f"GAN inverted with {k}: MSE {float(mse.mean()):.5f}"
+              + (f" ratio {float(mse.mean()) / base['mse']:.3f}" if base else ""), flush=True)
+        return {"loss": asdict(spec), "mse": float(mse.mean()), "mse_per_image": mse.tolist(),
+                "n": int(self.idx.size), "seconds": round(time.time() - t, 1),
+                "inversion": asdict(self.config.model.invert),
+                **provenance(self.split, self.config.seed)}
+
+
+def gan(args) -> None:
+    g = TrainedGAN(args)
     results = load()
     for name, alpha in [("mse", 0.0), ("equal", 0.0), ("fine", 0.0)] + [
             ("fine", a) for a in args.alpha] + [("equal", a) for a in args.alpha_equal]:
         k = key(name, alpha)
         if k in results["gan"]:
             continue
-        spec = candidate(name, alpha)
-        model.loss_fn = ReconLoss(spec).to(model.device)
-        t = time.time()
-        x_hat, _ = model.reconstruct(x)
-        mse = mse_per_image(x_hat, x)
-        results["gan"][k] = {"loss": asdict(spec), "mse": float(mse.mean()),
-                             "mse_per_image": mse.tolist(), "n": int(idx.size),
-                             "seconds": round(time.time() - t, 1), "gan_run": run.name,
-                             "inversion": asdict(config.model.invert),
-                             **provenance(split, config.seed)}
-        base = results["gan"].get("mse", {}).get("mse")
-        print(f"GAN inverted with {k}: MSE {float(mse.mean()):.5f}"
-              + (f" ratio {float(mse.mean()) / base:.3f}" if base else ""), flush=True)
+        results["gan"][k] = {**g.invert(k, candidate(name, alpha), results["gan"].get("mse")),
+                             "gan_run": g.run.name}
         save(results)
 
 
@@ -224,35 +235,14 @@ def _glo_w_model(store: Path, k: str, epochs: int, seed: int, data: TrainData):
 
 def gan_weights(args) -> None:
     """Invert one GAN trained at the current cpu-profile defaults with each candidate."""
-    from bench.models import load_model
-
-    store = Path(args.store)
-    cmd = [sys.executable, "-m", "bench", "run", "--dataset", DATASET, "--model", "gan-mse",
-           "--data-root", str(args.data_root), "--out", str(store / "runs"), "--quiet",
-           "--eval-train-n", str(N_GAN), "--eval-test-n", str(N_GAN)]
-    subprocess.run(cmd, check=True)  # trains once; a no-op when complete, resumes if cut
-    (run,) = sorted((store / "runs" / DATASET).glob("gan-mse-*"))[-1:]
-    model, config, _ = load_model(run)
-    split = train_split(Path(args.data_root))
-    idx = eval_indices(split.images.shape[0], N_SCORED)[:N_GAN]
-    x = to_float(torch.as_tensor(np.asarray(split.images[idx])))
+    g = TrainedGAN(args)
     results = load()
-    table = results.setdefault("weights", {}).setdefault("gan", {}).setdefault(run.name, {})
+    table = results.setdefault("weights", {}).setdefault("gan", {}).setdefault(g.run.name, {})
     for k in ["mse"] + args.cands:
         if k in table:
             continue
-        spec = parse_candidate(k)
-        model.loss_fn = ReconLoss(spec).to(model.device)
-        t = time.time()
-        x_hat, _ = model.reconstruct(x)
-        mse = mse_per_image(x_hat, x)
-        table[k] = {"loss": asdict(spec), "mse": float(mse.mean()),
-                    "mse_per_image": mse.tolist(), "n": int(idx.size),
-                    "seconds": round(time.time() - t, 1), "gan_epochs": config.model.epochs,
-                    "inversion": asdict(config.model.invert), **provenance(split, config.seed)}
-        base = table.get("mse", {}).get("mse")
-        print(f"GAN inverted with {k}: MSE {float(mse.mean()):.5f}"
-              + (f" ratio {float(mse.mean()) / base:.3f}" if base else ""), flush=True)
+        table[k] = {**g.invert(k, parse_candidate(k), table.get("mse")),
+                    "gan_epochs": g.config.model.epochs}
         save(results)
 
 
