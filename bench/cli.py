@@ -130,7 +130,12 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--profile", type=click.Choice(["cpu", "paper"]), default=None,
               help="Settings scale (default: paper on cuda, cpu on cpu).")
-@click.option("--epochs", type=int, default=None)
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs to train (default: the profile's).")
+@click.option("--steps", type=click.IntRange(min=0), default=None,
+              help="A budget of optimiser steps (GAN: generator steps) for GLO, the GAN and the "
+                   "VAE; the epochs follow, the last one partial. Default: 31,800 (the paper's) "
+                   "in the paper profile, none in the cpu profile; 0: train by epochs.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--subset", type=int, default=None, help="Use the first N training images.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None)
@@ -172,7 +177,7 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 @click.option("--wait/--no-wait", default=None,
               help="Wait for the jobs (default: wait with local, return at once with slurm).")
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
-            batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
+            steps, batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
             fid_weights, invert_steps,
             lap1, plateau, ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
             time_limit, cpus_per_task, mem_gb, wait) -> None:
@@ -190,7 +195,7 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
                                   cpus_per_task, mem_gb)
     spec = RunSpec(dataset=dataset, methods=chosen, data_root=_root(data_root), cache_dir=cache_dir,
                    out=out, seed=seed, device=device, profile=profile, precision=precision,
-                   overrides=Overrides(epochs=epochs, batch_size=batch_size, subset=subset,
+                   overrides=Overrides(epochs=epochs, steps=steps, batch_size=batch_size, subset=subset,
                                        invert_steps=invert_steps, plateau=plateau, lap1=lap1),
                    eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
                    eval_fid_n=eval_fid_n, fid_weights=fid_weights,

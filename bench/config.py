@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bench.context import default_precision
+from bench.errors import BenchError
 from bench.losses import DEFAULT_LAP1, LAP1_VARIANTS, LapSettings, LossSpec
 from bench.spec import RunSpec
 
@@ -59,6 +60,7 @@ class PCASettings:
 class GLOSettings:
     d: int = 256
     epochs: int = 25
+    steps: int = 0  # > 0: train exactly this many SGD steps (epochs follow; see StopRule)
     batch_size: int = 128
     lr_g: float = 1.0  # SGD, generator (paper)
     lr_z: float = 10.0  # SGD, codes (paper)
@@ -74,6 +76,7 @@ class GLOSettings:
 class GANSettings:
     d: int = 256
     epochs: int = 25
+    steps: int = 0  # > 0: exactly this many generator steps (one D step each)
     batch_size: int = 128
     lr: float = 2e-4  # Adam, both nets (Radford et al.)
     beta1: float = 0.5
@@ -87,6 +90,7 @@ class GANSettings:
 class VAESettings:
     d: int = 256
     epochs: int = 25
+    steps: int = 0  # > 0: exactly this many Adam steps
     batch_size: int = 128
     lr: float = 1e-3  # Adam
     loss: LossSpec = LossSpec("mse")
@@ -140,8 +144,8 @@ class RunConfig:
     def summary(self) -> str:
         m = self.model
         parts = [f"d={m.d}"]
-        for name in ("epochs", "batch_size", "ngf"):
-            if hasattr(m, name):
+        for name in ("steps", "epochs", "batch_size", "ngf"):
+            if getattr(m, name, 0):
                 parts.append(f"{name}={getattr(m, name)}")
         return ", ".join(parts)
 
@@ -156,6 +160,16 @@ CPU_MIN_STEPS = 600  # epochs raised so tiny datasets still get this many steps
 #: reconstructions does; on the 10,000 shared CelebA-64 images it falls 4.7% per epoch over
 #: epochs 6-10 and 1.2% over 11-20, the 1% rule first holds at epoch 16 (docs/gan_curve.json)
 CPU_GAN_EPOCHS = 20
+#: the paper's training budget in optimiser steps: 25 epochs of CelebA's 162,770 training
+#: images in batches of 128 (1,272 steps an epoch). The paper profile trains this many steps
+#: whatever the dataset's size, so a subset gets the paper's budget, not its epoch count.
+PAPER_STEPS = 25 * math.ceil(162_770 / 128)  # 31,800
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch of n images (one process): a last batch of one image is
+    dropped, as bench.model.TrainData.epoch_batches does (batch norm needs two)."""
+    return n // batch_size + (1 if n % batch_size >= 2 else 0)
 
 
 def _profile_defaults(family: str, profile: str, resolution: int) -> dict[str, Any]:
@@ -206,7 +220,11 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
             notes.append(f"d={d}: 256 capped at N_train/4 = {n_used}/4 for a small dataset")
     values["d"] = d
     names = _field_names(family)
-    for name in ("epochs", "batch_size", "plateau"):
+    if ov.epochs is not None and ov.steps:
+        raise BenchError("give --epochs or --steps, not both (a step budget decides the epochs)")
+    if profile == "paper" and "steps" in names and ov.epochs is None:
+        values["steps"] = PAPER_STEPS
+    for name in ("epochs", "steps", "batch_size", "plateau"):
         if getattr(ov, name) is not None and name in names:
             values[name] = getattr(ov, name)
     if ov.invert_steps is not None and "invert" in names:
@@ -214,7 +232,22 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
         values["invert"] = replace(base, steps=ov.invert_steps)
     model = FAMILY_SETTINGS[family](**values)
     min_steps = 0
-    if profile == "cpu" and family != "pca":
+    budget = getattr(model, "steps", 0)
+    if budget < 0:
+        raise BenchError(f"--steps must be >= 0 (0: train by epochs), not {budget}")
+    if budget:
+        # a step budget: the epochs follow from it (the last one partial), and the plateau
+        # stop is off unless asked for explicitly (then the budget is the most it trains)
+        per_epoch = max(1, steps_per_epoch(n_used, model.batch_size))
+        epochs = math.ceil(budget / per_epoch)
+        rest = budget - (epochs - 1) * per_epoch
+        notes.append(f"steps {budget}: {epochs} epochs of {per_epoch} steps"
+                     + ("" if rest == per_epoch else
+                        f", the last one partial ({rest} of its {per_epoch} batches)"))
+        model = replace(model, epochs=epochs)
+        if getattr(model, "plateau", 0.0) and ov.plateau is None:
+            model = replace(model, plateau=0.0)
+    elif profile == "cpu" and family != "pca":
         min_steps = CPU_MIN_STEPS
         per_epoch = math.ceil(n_used / model.batch_size)
         if model.epochs * per_epoch < min_steps and ov.epochs is None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bench.config import steps_per_epoch
 from bench.context import RunContext, autocast
 from bench.distributed import SINGLE, Dist
 
@@ -68,6 +69,12 @@ class TrainData:
         steps = -(-dist.max_block(len(self)) // local_batch)
         perm = lo + torch.randperm(hi - lo, generator=generator)
         yield from (idx.to(self.images.device) for idx in torch.tensor_split(perm, steps))
+
+    def steps_per_epoch(self, batch_size: int, dist: Dist = SINGLE) -> int:
+        """How many batches epoch_batches yields (the same on every rank)."""
+        if not dist.enabled:
+            return steps_per_epoch(len(self), batch_size)
+        return -(-dist.max_block(len(self)) // max(1, batch_size // dist.world))
 
     def chunks(self, size: int, lo: int = 0, hi: int | None = None):
         """Images lo..hi (default: all) as float chunks of at most ``size`` rows."""

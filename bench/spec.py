@@ -16,6 +16,7 @@ class Overrides:
     """Settings that replace the profile's, for every method they apply to (None: keep)."""
 
     epochs: int | None = None
+    steps: int | None = None  # a step budget (0: train by epochs); the paper profile's is 31,800
     batch_size: int | None = None
     subset: int | None = None  # first N training images only
     invert_steps: int | None = None  # GAN inversion, GLO held-out inversion

@@ -37,13 +37,23 @@ from bench.nets import dcgan_init
 
 @dataclass(frozen=True)
 class StopRule:
-    """Train ``epochs`` epochs, or fewer: with ``plateau`` > 0, stop once the monitored epoch
-    loss improved by less than ``plateau`` (relative, e.g. 0.01 = 1%) ``patience`` epochs in
-    a row. ``epochs`` is then the most it trains."""
+    """Train ``epochs`` epochs, or a budget of ``steps`` optimiser steps, or fewer: with
+    ``plateau`` > 0, stop once the monitored epoch loss improved by less than ``plateau``
+    (relative, e.g. 0.01 = 1%) ``patience`` epochs in a row.
+
+    With ``steps`` > 0 the budget decides: ceil(steps / steps_per_epoch) epochs, the last
+    one partial -- it draws its full shuffled order and trains on the first batches only,
+    so the first k steps of any epoch are the same whatever the budget. ``epochs`` is
+    ignored then (bench.config.resolve sets it to that count for the record)."""
 
     epochs: int
     plateau: float = 0.0
     patience: int = 2
+    steps: int = 0
+
+    def epochs_for(self, per_epoch: int) -> int:
+        """How many epochs (the last possibly partial) this rule trains."""
+        return math.ceil(self.steps / max(per_epoch, 1)) if self.steps else self.epochs
 
     def should_stop(self, history: list[float]) -> bool:
         if self.plateau <= 0 or len(history) <= self.patience:
@@ -94,7 +104,8 @@ class Trainable(Model):
 
     def stop_rule(self) -> StopRule:
         s = self.settings
-        return StopRule(s.epochs, getattr(s, "plateau", 0.0), getattr(s, "patience", 2))
+        return StopRule(s.epochs, getattr(s, "plateau", 0.0), getattr(s, "patience", 2),
+                        getattr(s, "steps", 0))
 
     def init_weights(self) -> None:
         """Called right after seeding, before the optimisers exist (DCGAN init by default)."""
@@ -171,18 +182,22 @@ class Trainer:
         if rule.plateau > 0 and model.monitor is None:
             run.log(f"note: plateau stop does not apply to {type(model).__name__} (no monitored "
                     f"loss): it trains the full {rule.epochs} epochs")
-            rule = StopRule(rule.epochs)
+            rule = StopRule(rule.epochs, steps=rule.steps)
         history = [row[model.monitor] for row in run.curves
                    if model.monitor is not None and model.monitor in row]
-        step = start * math.ceil(len(data) / batch_size)
-        epochs = range(start, rule.epochs) if not stopped else range(0)
-        bar = tqdm(epochs, total=rule.epochs, initial=start, unit="epoch", leave=False,
+        per_epoch = data.steps_per_epoch(batch_size, dist)
+        n_epochs = rule.epochs_for(per_epoch)
+        step = start * per_epoch
+        epochs = range(start, n_epochs) if not stopped else range(0)
+        bar = tqdm(epochs, total=n_epochs, initial=start, unit="epoch", leave=False,
                    desc=type(model).__name__, disable=progress_disabled(run.quiet))
         for epoch in bar:
             gen = run.epoch_generator(epoch)
             sums: dict[str, float] = {}
             weight = 0
             for idx in data.epoch_batches(batch_size, gen, dist):
+                if rule.steps and step >= rule.steps:
+                    break  # the budget ends inside this (last) epoch
                 values = model.train_step(Batch(idx, data.batch(idx), gen, step), run)
                 w = idx.numel() if model.curve_weighting == "images" else 1
                 for key, value in values.items():
@@ -197,8 +212,8 @@ class Trainer:
             stopped = rule.should_stop(history)
             if stopped:
                 run.log(f"plateau: {model.monitor} improved < {rule.plateau:.2%} per epoch for "
-                        f"{rule.patience} epochs; stopping after epoch {epoch + 1} of {rule.epochs}")
-            final = stopped or epoch == rule.epochs - 1
+                        f"{rule.patience} epochs; stopping after epoch {epoch + 1} of {n_epochs}")
+            final = stopped or epoch == n_epochs - 1
             bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
             run.save_checkpoint(
                 lambda epoch=epoch, stopped=stopped: {
