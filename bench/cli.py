@@ -397,9 +397,16 @@ def fid_status(fid_weights: Path | None) -> None:
 
 @main.command("runs")
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
-def runs_cmd(runs_dir: Path) -> None:
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also merge every complete run's numbers, config, code version and data "
+                   "fingerprint into this JSON file (to commit results as they finish).")
+def runs_cmd(runs_dir: Path, json_out: Path | None) -> None:
     """List the runs in the store: settings, state, key metrics."""
-    from bench.store import runs_table
+    from bench.store import export_runs, runs_table
+
+    if json_out is not None:
+        new, total = export_runs(runs_dir, json_out)
+        click.echo(f"{json_out}: {new} complete run(s) from {runs_dir} merged, {total} in all")
 
     table = runs_table(runs_dir)
     if table.empty:

@@ -131,6 +131,52 @@ def runs_table(root: Path):
     return pd.DataFrame(rows)
 
 
+def run_record(info: dict) -> dict:
+    """One complete run's numbers with everything needed to trust them, small enough to
+    commit (the spectrum reduced to its flatness): config, seed, code version, data
+    fingerprint, machine, metrics, GLO's code diagnostics, timings and the last curve row."""
+    from bench.claims import flatness
+
+    m, cfg_json = info["metrics"], info["config"]
+    keep = ("n", "mse", "mse_ci95", "lap1", "lap1_ci95", "dataset")
+    record = {
+        "run": Path(info["path"]).name, "state": info["status"].get("state"),
+        "config": cfg_json.get("config", {}), "code": cfg_json.get("code", {}),
+        "data": cfg_json.get("data", {}), "environment": cfg_json.get("environment", {}),
+        "units": m.get("units"),
+        **{split: {k: v for k, v in m[split].items() if k in keep}
+           for split in ("train", "test", "heldout") if split in m},
+        "flatness": flatness(m.get("spectrum", {})),
+        "timing": m.get("timing", {}), "curves_final": m.get("curves_final", {}),
+    }
+    if "codes" in m:
+        record["codes"] = {k: v for k, v in m["codes"].items() if k != "spectrum_init"}
+        init = m["codes"].get("spectrum_init")
+        if init:
+            record["codes"]["flatness_init"] = flatness(init)
+    return record
+
+
+def export_runs(root: Path, path: Path) -> tuple[int, int]:
+    """Merge every complete run under ``root`` into the JSON list at ``path`` (keyed by run
+    folder name; entries of runs no longer in the store are kept, so a file committed from
+    one machine grows on the next). Returns (runs written or updated, entries in the file)."""
+
+    path = Path(path)
+    entries: dict[str, dict] = {}
+    if path.is_file():
+        entries = {e["run"]: e for e in json.loads(path.read_text())}
+    new = 0
+    for run in find_runs(root):
+        info = load_run(run)
+        if info["status"].get("state") == "complete" and info["metrics"]:
+            entries[run.path.name] = run_record(info)
+            new += 1
+    atomic_write_json(path, sorted(entries.values(), key=lambda e: (
+        e["config"].get("dataset", ""), e["config"].get("seed", 0), e["run"])))
+    return new, len(entries)
+
+
 #: model settings that change only how a trained model is evaluated, never its training: two
 #: runs that differ only in these (and in method name and evaluation settings) train the same
 #: nets from the same seed. GAN-MSE and GAN-Lap1 are one GAN inverted with two losses.

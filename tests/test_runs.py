@@ -174,3 +174,19 @@ def test_gan_lap1_reuses_the_gan_mse_training_and_gets_the_same_generator(tmp_pa
     assert r.exit_code == 0, r.output
     (seed1,) = [p for p in (shared / "lfw25").glob("gan-lap1-*") if p != lap1]
     assert "training reused" not in (seed1 / "log.txt").read_text()
+
+
+def test_runs_json_exports_complete_runs_and_keeps_entries_of_lost_stores(tmp_path):
+    out, cache, dump = tmp_path / "runs", tmp_path / "cache", tmp_path / "docs" / "runs.json"
+    assert invoke(*RUN, "--model", "pca", "--out", out, "--cache-dir", cache, "--quiet").exit_code == 0
+    r = invoke("runs", "--runs", out, "--json", dump)
+    assert r.exit_code == 0 and "1 complete run(s)" in r.output, r.output
+    (entry,) = json.loads(dump.read_text())
+    metrics = json.loads(next((out / "lfw25").glob("pca-*/metrics.json")).read_text())
+    assert entry["train"]["mse"] == metrics["train"]["mse"]
+    assert entry["config"]["method"] == "pca" and entry["code"]["source_sha256"]
+    assert entry["data"]["fingerprint"] and entry["environment"]["torch"]
+    assert 0 < entry["flatness"] < 1
+    # the store is gone (a fresh machine): exporting another store keeps the old entry
+    assert invoke("runs", "--runs", tmp_path / "elsewhere", "--json", dump).exit_code == 0
+    assert [e["run"] for e in json.loads(dump.read_text())] == [entry["run"]]
