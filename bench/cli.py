@@ -3,6 +3,7 @@
 bench data list|prepare|verify   datasets: where found, decode into the cache, check it
 bench run                        train, evaluate and store Table-1 methods (here or as jobs)
 bench status                     submitted jobs: scheduler state, run state, progress
+bench keys                       every `--set KEY=VALUE` key of a method, its type and value
 bench runs                       the run store as a table
 bench report                     Table 1, Figure 1 and the grids beside the paper's numbers
 bench regress                    the CI regression check against the committed reference
@@ -161,6 +162,11 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
                    "Default: 0.01 in the cpu profile (0 in the paper's); 0 turns it off.")
 @click.option("--ckpt-interval", type=float, default=0.0, show_default=True,
               help="Seconds between checkpoints (0: every epoch); the last epoch always saves.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any settings field, e.g. --set lr_z=30 --set ngf=16 --set invert.steps=300 "
+                   "--set loss.lap.weight_base=2 --set eval.train_n=500 (repeatable; `bench keys` "
+                   "lists them). Applied to the methods that have the key; recorded in "
+                   "config.json and the run id.")
 @click.option("--force", is_flag=True, help="Redo a complete run.")
 @click.option("--skip-corrupt", is_flag=True)
 @click.option("--quiet", is_flag=True)
@@ -179,14 +185,21 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
             steps, batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
             fid_weights, invert_steps,
-            lap1, plateau, ckpt_interval, force, skip_corrupt, quiet, launcher, partition, gpus_per_job,
-            time_limit, cpus_per_task, mem_gb, wait) -> None:
+            lap1, plateau, ckpt_interval, sets, force, skip_corrupt, quiet, launcher, partition,
+            gpus_per_job, time_limit, cpus_per_task, mem_gb, wait) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
+    from bench.overrides import parse_assignments, validate
     from bench.spec import ClusterSettings, Overrides, RunSpec
 
     chosen = tuple(TABLE1_METHODS) if run_all else tuple(methods)
     if not chosen:
         raise BenchError("say which: --model METHOD (repeatable) or --all")
+    assignments = parse_assignments(sets)
+    for key, skipped in validate(assignments, chosen).items():
+        if skipped:
+            click.echo(f"note: --set {key} applies to "
+                       f"{', '.join(m for m in chosen if m not in skipped)} only; "
+                       f"{', '.join(skipped)} ignore it")
     cluster = None
     if launcher != "none":
         from bench.launch import parse_minutes
@@ -196,7 +209,8 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
     spec = RunSpec(dataset=dataset, methods=chosen, data_root=_root(data_root), cache_dir=cache_dir,
                    out=out, seed=seed, device=device, profile=profile, precision=precision,
                    overrides=Overrides(epochs=epochs, steps=steps, batch_size=batch_size, subset=subset,
-                                       invert_steps=invert_steps, plateau=plateau, lap1=lap1),
+                                       invert_steps=invert_steps, plateau=plateau, lap1=lap1,
+                                       sets=assignments),
                    eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
                    eval_fid_n=eval_fid_n, fid_weights=fid_weights,
                    skip_corrupt=skip_corrupt, force=force, quiet=quiet,
@@ -276,6 +290,27 @@ def _launch(spec, wait: bool) -> None:
         raise BenchError(f"{len(failed)} job(s) failed ({', '.join(r['method'] for r in failed)}): "
                          f"see `bench status --runs {spec.out}`; run the same command "
                          f"again to re-submit them (they resume from their checkpoints)")
+
+
+@main.command("keys")
+@click.option("--model", "method", type=click.Choice(TABLE1_METHODS), default="glo-lap1-pca",
+              show_default=True, help="Whose keys and values to show.")
+@click.option("--dataset", default="celeba64", show_default=True,
+              help="The values shown are the ones a run on this dataset resolves to.")
+@click.option("--profile", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True)
+@click.option("--n-train", type=int, default=10_000, show_default=True,
+              help="Training images assumed (small datasets change d and the epochs).")
+def keys_cmd(method: str, dataset: str, profile: str, n_train: int) -> None:
+    """Every key `--set` accepts for a method, its type and its resolved value."""
+    from bench.config import resolve
+    from bench.data import get_dataset as ds
+    from bench.overrides import describe_keys
+    from bench.spec import RunSpec
+
+    cfg = resolve(RunSpec(dataset, profile=profile), method, n_train, ds(dataset).resolution)
+    click.echo(f"{'key':<28} {'type':<40} value ({method}, {dataset}, {profile} profile)")
+    for line in describe_keys(cfg.family, cfg.model, cfg.eval):
+        click.echo(line)
 
 
 @main.command("status")

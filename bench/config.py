@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from bench.context import default_precision
 from bench.errors import BenchError
 from bench.losses import DEFAULT_LAP1, LAP1_VARIANTS, LapSettings, LossSpec
+from bench.overrides import EVAL_PREFIX, set_path, typed
 from bench.spec import RunSpec
 
 # Table 1's rows, in the paper's order: method -> (model family, settings that differ).
@@ -50,7 +51,7 @@ class InversionSettings:
 @dataclass(frozen=True)
 class PCASettings:
     d: int = 256
-    solver: str = "auto"  # auto | exact | streaming
+    solver: Literal["auto", "exact", "streaming"] = "auto"
     oversample: int = 0  # extra columns in the range finder; 0: as many as d (l = 2d)
     power_iters: int = 10
     chunk_rows: int = 2048
@@ -67,7 +68,7 @@ class GLOSettings:
     plateau: float = 0.0  # > 0: stop early once the epoch loss improves by less (relative)
     patience: int = 2  # ... this many epochs in a row (bench.trainer.StopRule)
     loss: LossSpec = LossSpec("lap1")
-    init: str = "pca"  # random | pca
+    init: Literal["random", "pca"] = "pca"
     ngf: int = 64
     invert: InversionSettings = InversionSettings(steps=500, lr=0.05, restarts=2)
 
@@ -137,6 +138,7 @@ class RunConfig:
     min_steps: int = 0  # epochs raised so tiny datasets still get this many steps
     world_size: int = 1  # processes training it (torch.distributed); part of the run's identity
     notes: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()  # the `--set KEY=VALUE` assignments applied to this run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,6 +174,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return n // batch_size + (1 if n % batch_size >= 2 else 0)
 
 
+#: `--set` keys that stand for a flag: set either way, they behave the same
+SHORTHANDS = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size",
+              "plateau": "plateau", "invert.steps": "invert_steps"}
+
+
 def _profile_defaults(family: str, profile: str, resolution: int) -> dict[str, Any]:
     """Settings that differ between the paper's scale and a 2-core laptop CPU."""
     if profile == "paper":
@@ -200,6 +207,10 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
         raise ValueError(f"unknown method {method!r}; Table 1's are: {', '.join(METHODS)}")
     family, variant = METHODS[method]
     device, ov = spec.device, spec.overrides
+    sets = typed(ov.sets, family)  # `--set` keys of this family, typed
+    applied = tuple(str(a) for a in ov.sets if a.key in sets)
+    # the keys the flags stand for behave exactly like them (and win over them)
+    ov = replace(ov, **{name: sets.pop(key) for key, name in SHORTHANDS.items() if key in sets})
     profile = spec.profile or ("paper" if device.startswith("cuda") else "cpu")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
@@ -215,7 +226,7 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
         values["init"] = variant["init"]
     if d is None:
         d = 256
-        if n_used // 4 < 256:
+        if n_used // 4 < 256 and "d" not in sets:
             d = max(8, n_used // 4)
             notes.append(f"d={d}: 256 capped at N_train/4 = {n_used}/4 for a small dataset")
     values["d"] = d
@@ -231,6 +242,9 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
         base = values.get("invert", FAMILY_SETTINGS[family]().invert)
         values["invert"] = replace(base, steps=ov.invert_steps)
     model = FAMILY_SETTINGS[family](**values)
+    for key, value in sets.items():
+        if not key.startswith(EVAL_PREFIX):
+            model = set_path(model, key, value)
     min_steps = 0
     budget = getattr(model, "steps", 0)
     if budget < 0:
@@ -270,6 +284,9 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
                       heldout=spec.heldout, heldout_n=300 if profile == "cpu" else ALL,
                       lap=LAP1_VARIANTS[lap1].lap,
                       fid_n=count(spec.eval_fid_n, 500))
+    for key, value in sets.items():
+        if key.startswith(EVAL_PREFIX):
+            ev = set_path(ev, key[len(EVAL_PREFIX):], value)
     if world_size > 1 and family != "pca":
         notes.append(f"{world_size} processes: each rank trains on its own block of images in "
                      f"batches of about {model.batch_size}/{world_size} (batch-norm statistics "
@@ -277,7 +294,7 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
     return RunConfig(dataset=spec.dataset, method=method, family=family, model=model,
                      seed=spec.seed, profile=profile, device=device, precision=precision,
                      subset=ov.subset, eval=ev, min_steps=min_steps, world_size=world_size,
-                     notes=tuple(notes))
+                     notes=tuple(notes), overrides=applied)
 
 
 def _field_names(family: str) -> set[str]:
@@ -297,7 +314,7 @@ def _build(cls, values: dict[str, Any]):
             v = LapSettings(**v)
         elif f.name == "invert" and isinstance(v, dict):
             v = InversionSettings(**v)
-        elif f.name == "notes" and isinstance(v, list):
+        elif f.name in ("notes", "overrides") and isinstance(v, list):
             v = tuple(v)
         kwargs[f.name] = v
     return cls(**kwargs)

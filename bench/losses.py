@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,16 +39,16 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class LapSettings:
-    kernel: str = "binomial"  # "binomial" ([1 4 6 4 1]/16, kornia's) or "gaussian"
+    kernel: Literal["binomial", "gaussian"] = "binomial"  # "binomial" ([1 4 6 4 1]/16, kornia's) or "gaussian"
     kernel_size: int = 5
     sigma: float = 1.0  # used by kernel="gaussian" only
     levels: int = 0  # 0: auto = min(5, log2(size) - 1), so the coarsest level is >= 4 px
     weight_base: float = 4.0  # level j weighs weight_base**j (see the module docstring)
-    padding: str = "reflect"
+    padding: Literal["reflect"] = "reflect"  # the matmul pyramid folds reflect padding in
     # |L_j|_1 per level: "mean" = averaged over the level's own C*H_j*W_j entries (so a coarse
     # level is not down-weighted twice, by 2^(-2j) and by its 4^-j share of pixels);
     # "sum" = the plain L1 norm, then divided by C*H*W of the image (per-pixel scale).
-    level_norm: str = "sum"
+    level_norm: Literal["sum", "mean"] = "sum"
 
     def resolved_levels(self, size: int) -> int:
         return self.levels or max(1, min(5, int(math.log2(size)) - 1))
@@ -223,7 +224,7 @@ class LossSpec:
     """A training/inversion objective: "mse", "lap1" or "lap1+mse"
     (lap1_weight * Lap1 + mse_weight * MSE)."""
 
-    name: str = "mse"
+    name: Literal["mse", "lap1", "lap1+mse"] = "mse"
     mse_weight: float = 1.0
     lap1_weight: float = 1.0
     lap: LapSettings = LapSettings()

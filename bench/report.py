@@ -408,6 +408,7 @@ def _settings(run: dict) -> dict:
     loss = m.get("loss", {})
     return {"run": Path(run["path"]).name, "method": c.get("method"), "seed": c.get("seed"),
             "profile": c.get("profile"), "epochs": m.get("epochs", "-"),
+            "step budget": m.get("steps") or "-",
             "batch": m.get("batch_size", "-"), "d": m.get("d"), "width": m.get("ngf", "-"),
             "loss": loss.get("name", "-") if isinstance(loss, dict) else "-",
             "init": m.get("init", "-"), "subset": c.get("subset") or "all",
@@ -415,6 +416,7 @@ def _settings(run: dict) -> dict:
             "scored train/test": f"{run['metrics'].get('train', {}).get('n')}/"
                                  f"{run['metrics'].get('test', {}).get('n')}",
             "device": c.get("device"), "precision": c.get("precision"),
+            "--set": ", ".join(c.get("overrides", [])) or "-",
             "code": cfg.get("code", {}).get("git_commit", cfg.get("code", {}).get("source_sha256")),
             "data fingerprint": cfg.get("data", {}).get("fingerprint", "")[:16],
             "wall s": run["metrics"].get("timing", {}).get("total_s"),

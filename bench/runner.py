@@ -78,6 +78,9 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
         dist.barrier()  # the others read checkpoints only once rank 0 has cleaned up
         if fidelity == FIND:
             fidelity = find_fidelity(spec, log) if dist.is_main else None
+        for a in spec.overrides.sets:
+            if str(a) not in plan.config.overrides:
+                ctx.log(f"note: --set {a} does not apply to {method} (no such setting); ignored")
         return _execute(plan, ctx, fidelity, reuse_training=not spec.force)
     except OSError as e:  # unwritable or full --out, wherever in the run it struck
         with contextlib.suppress(OSError):
@@ -124,6 +127,8 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
             + (f", {dist.world} processes ({dist.backend})" if dist.enabled else ""))
     for note in config.notes:
         ctx.log(f"note: {note}")
+    if config.overrides:
+        ctx.log(f"--set: {', '.join(config.overrides)}")
     reused = None
     if reuse_training and dist.is_main:
         src = adopt_training(run.path)

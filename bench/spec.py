@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.overrides import Assignment
+
 
 @dataclass(frozen=True)
 class Overrides:
@@ -22,6 +24,8 @@ class Overrides:
     invert_steps: int | None = None  # GAN inversion, GLO held-out inversion
     plateau: float | None = None  # stop once the epoch loss improves by less than this
     lap1: str | None = None  # which Lap1 the Lap1 rows use (bench.losses.LAP1_VARIANTS)
+    # `--set KEY=VALUE` (bench.overrides): any settings field, for the methods that have it
+    sets: tuple[Assignment, ...] = ()
 
 
 @dataclass(frozen=True)
