@@ -208,7 +208,9 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
     family, variant = METHODS[method]
     device, ov = spec.device, spec.overrides
     sets = typed(ov.sets, family)  # `--set` keys of this family, typed
-    applied = tuple(str(a) for a in ov.sets if a.key in sets)
+    # recorded typed (lr_z=10 and 10.0 are one run); the flags' keys are not: --set steps=N
+    # and --steps N are the same run
+    applied = tuple(f"{k}={v}" for k, v in sets.items() if k not in SHORTHANDS)
     # the keys the flags stand for behave exactly like them (and win over them)
     ov = replace(ov, **{name: sets.pop(key) for key, name in SHORTHANDS.items() if key in sets})
     profile = spec.profile or ("paper" if device.startswith("cuda") else "cpu")

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from bench import artifacts
+from bench.config import SHORTHANDS
 from bench.context import Diverged, RunContext
 from bench.data import default_cache_dir
 from bench.distributed import SINGLE, Dist
@@ -78,8 +79,9 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
         dist.barrier()  # the others read checkpoints only once rank 0 has cleaned up
         if fidelity == FIND:
             fidelity = find_fidelity(spec, log) if dist.is_main else None
+        applied = {o.partition("=")[0] for o in plan.config.overrides}
         for a in spec.overrides.sets:
-            if str(a) not in plan.config.overrides:
+            if a.key not in applied and a.key not in SHORTHANDS:
                 ctx.log(f"note: --set {a} does not apply to {method} (no such setting); ignored")
         return _execute(plan, ctx, fidelity, reuse_training=not spec.force)
     except OSError as e:  # unwritable or full --out, wherever in the run it struck
@@ -135,7 +137,8 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
         reused = adopted_from(run.path)
         if src is not None:
             ctx.log(f"training reused from {src.name}: same training settings, code and data "
-                    f"(only evaluation settings differ); its final checkpoint is resumed")
+                    f"(only evaluation settings or a shorter budget differ); its final "
+                    f"checkpoint is resumed")
     reused = dist.broadcast_object(reused)
     torch.manual_seed(config.seed)
     model = build_model(config, tuple(images.shape[1:]), device=str(ctx.device))

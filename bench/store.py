@@ -195,32 +195,70 @@ def training_identity(config_json: dict) -> str:
                        "data": config_json["data"].get("fingerprint")}, sort_keys=True)
 
 
+def training_budget(config_json: dict) -> tuple[int, bool] | None:
+    """(optimiser steps a run trains, whether they end on an epoch boundary), from its
+    config.json; None for PCA and for several processes (their epochs split differently)."""
+    from bench.config import steps_per_epoch
+
+    cfg = config_json["config"]
+    model, n = cfg.get("model", {}), config_json.get("data", {}).get("train_used")
+    if "batch_size" not in model or not n or cfg.get("world_size", 1) != 1:
+        return None
+    per_epoch = max(1, steps_per_epoch(int(n), int(model["batch_size"])))
+    if model.get("steps"):
+        return int(model["steps"]), model["steps"] % per_epoch == 0
+    return int(model["epochs"]) * per_epoch, True
+
+
+def _prefix_identity(config_json: dict) -> str:
+    """training_identity without the budget (epochs, steps): runs equal here train the same
+    steps in the same order, one stopping earlier."""
+    cfg = config_json["config"]
+    model = {k: v for k, v in cfg["model"].items() if k not in ("epochs", "steps")}
+    return training_identity({**config_json, "config": {**cfg, "model": model}})
+
+
 def trained_sibling(path: Path) -> Path | None:
-    """A complete run beside ``path`` (same store, same dataset) whose training is the one
-    ``path``'s config asks for and whose final checkpoint is still there; None if none."""
+    """A complete run beside ``path`` (same store, same dataset) whose final checkpoint is
+    still there and whose training is the one ``path``'s config asks for -- or, failing that,
+    its beginning: the same training with a shorter budget that ended on an epoch boundary
+    (the longest such). Resuming from that checkpoint trains exactly what an uninterrupted run
+    would (the data order of an epoch depends only on seed and epoch; tests/test_sweep.py), so
+    a sweep over the number of steps or epochs costs its longest point, not their sum."""
     path = Path(path)
     try:
-        mine = training_identity(json.loads((path / "config.json").read_text()))
+        mine_json = json.loads((path / "config.json").read_text())
+        mine, mine_prefix = training_identity(mine_json), _prefix_identity(mine_json)
+        budget = training_budget(mine_json)
     except (FileNotFoundError, ValueError, KeyError):
         return None
+    best: tuple[int, Path] | None = None
     for other in sorted(path.parent.glob("*/config.json")):
         src = other.parent
         if src == path or not (src / "ckpt" / "last.pt").is_file():
             continue
         try:
-            same = training_identity(json.loads(other.read_text())) == mine
+            theirs = json.loads(other.read_text())
             done = json.loads((src / "status.json").read_text()).get("state") == "complete"
+            if not done:
+                continue
+            if training_identity(theirs) == mine:
+                return src
+            src_budget = training_budget(theirs)
+            if (budget is not None and src_budget is not None and src_budget[1]
+                    and src_budget[0] < budget[0] and _prefix_identity(theirs) == mine_prefix
+                    and (best is None or src_budget[0] > best[0])):
+                best = (src_budget[0], src)
         except (FileNotFoundError, ValueError, KeyError):
             continue
-        if same and done:
-            return src
-    return None
+    return None if best is None else best[1]
 
 
 def adopt_training(path: Path) -> Path | None:
     """Give the run at ``path`` the final checkpoint (and training curves) of a trained
     sibling (see trained_sibling), so that its fit resumes at the end of that training instead
-    of repeating it. Only when ``path`` has no checkpoint of its own. Returns the sibling."""
+    of repeating it (a shorter sibling's: trains on from there). Only when ``path`` has no
+    checkpoint of its own. Returns the sibling."""
     import shutil
 
     path = Path(path)

@@ -32,14 +32,17 @@ def test_values_reach_nested_fields_with_their_types():
     assert c.model.ngf == 16 and c.model.invert.steps == 40 and c.model.init == "random"
     assert c.model.loss.lap.weight_base == 2.0 and c.model.loss.name == "lap1"
     assert c.eval.train_n == 123 and c.eval.lap.level_norm == "mean"
-    assert c.overrides == ("lr_z=30", "ngf=16", "invert.steps=40", "loss.lap.weight_base=2",
-                           "init=random", "eval.train_n=123", "eval.lap.level_norm=mean")
+    # recorded typed, so lr_z=30 and lr_z=30.0 are one run; invert.steps stands for a flag
+    # (--invert-steps) and is not listed: its value is in the config like the flag's
+    assert c.overrides == ("lr_z=30.0", "ngf=16", "loss.lap.weight_base=2.0", "init=random",
+                           "eval.train_n=123", "eval.lap.level_norm=mean")
+    assert cfg("glo-lap1-pca", "lr_z=30.0").overrides == cfg("glo-lap1-pca", "lr_z=3e1").overrides
     assert cfg("vae-mse", "kl_weight=0.5").model.kl_weight == 0.5
 
 
 def test_shorthand_keys_behave_like_their_flags():
     by_set, by_flag = cfg("glo-mse-pca", "steps=500"), cfg("glo-mse-pca", steps=500)
-    assert by_set.model == by_flag.model and by_set.model.plateau == 0.0
+    assert by_set == by_flag and by_set.model.plateau == 0.0  # the same run
     assert cfg("gan-mse", "invert.steps=33").model.invert.steps == 33
     assert cfg("glo-mse-pca", "epochs=3", epochs=9).model.epochs == 3  # --set wins over the flag
     with pytest.raises(BenchError, match="not both"):
@@ -85,7 +88,7 @@ def test_run_trains_with_the_values_records_them_and_gets_its_own_id(tmp_path):
     configs = {d: json.loads((d / "config.json").read_text())["config"] for d in glo}
     (changed,) = [d for d, c in configs.items() if c["overrides"]]
     c = configs[changed]
-    assert c["overrides"] == ["lr_z=30", "ngf=16"] and c["model"]["lr_z"] == 30.0
+    assert c["overrides"] == ["lr_z=30.0", "ngf=16"] and c["model"]["lr_z"] == 30.0
     assert c["model"]["ngf"] == 16
     (default,) = [d for d in glo if d != changed]
 
@@ -95,14 +98,14 @@ def test_run_trains_with_the_values_records_them_and_gets_its_own_id(tmp_path):
 
     # the generator really is 16 wide: half the cpu profile's 32 (4 x ngf at 32 px)
     assert first_width(changed) == 4 * 16 and first_width(default) == 4 * 32
-    assert "--set: lr_z=30, ngf=16" in (changed / "log.txt").read_text()
+    assert "--set: lr_z=30.0, ngf=16" in (changed / "log.txt").read_text()
     pca_log = next((out / "lfw25").glob("pca-*/log.txt")).read_text()
     assert "--set lr_z=30 does not apply to pca" in pca_log
     # the report (of the newest run of each method) shows them in its settings table
     assert invoke("report", "--runs", out, "--out", tmp_path / "rep", "--dataset", "lfw25",
                   "--allow-mixed").exit_code == 0
     page = (tmp_path / "rep" / "lfw25" / "index.html").read_text()
-    assert "lr_z=30, ngf=16" in page
+    assert "lr_z=30.0, ngf=16" in page
 
 
 def test_keys_lists_every_key_with_type_and_value():
