@@ -181,7 +181,7 @@ def export_runs(root: Path, path: Path) -> tuple[int, int]:
 #: runs that differ only in these (and in method name and evaluation settings) train the same
 #: nets from the same seed. GAN-MSE and GAN-Lap1 are one GAN inverted with two losses.
 EVAL_ONLY_FIELDS = {"gan": ("loss", "invert"), "glo": ("invert",)}
-_NOT_TRAINING = ("method", "eval", "notes", "model")
+_NOT_TRAINING = ("method", "eval", "notes", "model", "overrides")  # (their effect is in model)
 
 
 def training_identity(config_json: dict) -> str:
