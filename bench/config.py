@@ -121,6 +121,8 @@ class EvalSettings:
     # GLO: scored training images re-inverted with the generator frozen, to check the codes
     # (at most as many as test images scored)
     codes_check_n: int = 500
+    # ... re-inverted with the model's own training loss, or with MSE
+    codes_check_loss: Literal["own", "mse"] = "own"
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
         # as many training images re-inverted as test images inverted (at most codes_check_n):
         # the re-inverted MSE is read beside the test MSE, at the same precision and cost
         check_n = min(ev.codes_check_n, int(chosen["test"].size))
-        diag = model.diagnostics(train_images, chosen["train"], check_n)
+        diag = model.diagnostics(train_images, chosen["train"], check_n, ev.codes_check_loss)
         if diag:
             out.metrics["codes"] = {**diag, "seconds": round(time.time() - t, 2)}
             _log_codes(diag, ctx.log)

@@ -114,9 +114,11 @@ class Model(ABC):
         assert self.train_data is not None, "fit() first"
         return self.reconstruct(self.train_data.batch(idx).to(self.device))
 
-    def diagnostics(self, images_u8, indices: np.ndarray, check_n: int) -> dict:
+    def diagnostics(self, images_u8, indices: np.ndarray, check_n: int,
+                    check_loss: str = "own") -> dict:
         """Family-specific checks of a trained model on its scored training images (GLO: did
-        the codes move, are they optimal); stored as metrics.json's "codes". None by default."""
+        the codes move, are they optimal; ``check_loss``: re-invert with the model's own loss
+        or with "mse"); stored as metrics.json's "codes". None by default."""
         return {}
 
     @abstractmethod

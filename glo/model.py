@@ -27,7 +27,7 @@ from bench.config import GLOSettings, PCASettings
 from bench.context import RunContext
 from bench.evaluate import spectrum
 from bench.inversion import invert, project_unit_ball
-from bench.losses import ReconLoss, mse_per_image
+from bench.losses import LossSpec, ReconLoss, mse_per_image
 from bench.model import TrainData, to_float
 from bench.nets import Generator, place, recalibrate_batchnorm
 from bench.trainer import Batch, Trainable
@@ -123,11 +123,13 @@ class GLOModel(Trainable):
         z = self.codes[idx.to(self.device)]
         return self.decode(z), z
 
-    def diagnostics(self, images_u8, indices: np.ndarray, check_n: int) -> dict:
+    def diagnostics(self, images_u8, indices: np.ndarray, check_n: int,
+                    check_loss: str = "own") -> dict:
         """Did the codes move, and are they optimal for the final generator? Cosine of each
         scored training image's code to its initial value, and the MSE of its stored code
         beside the MSE of the same image re-inverted with the generator frozen (the first
-        ``check_n`` scored images); "converged" when stored is within 10% of re-inverted."""
+        ``check_n`` scored images; with the training loss, or with MSE for ``check_loss``
+        "mse"); "converged" when stored is within 10% of re-inverted."""
         idx = torch.from_numpy(np.asarray(indices))
         out: dict = {}
         if self.codes_init is not None:
@@ -144,8 +146,10 @@ class GLOModel(Trainable):
         if check.numel():
             x = to_float(torch.as_tensor(np.asarray(images_u8[check.numpy()]))).to(self.device)
             stored = mse_per_image(self.decode(self.codes[check.to(self.device)]), x)
-            again = mse_per_image(self.reconstruct(x)[0], x)
-            out.update(check_n=int(check.numel()), stored_mse=float(stored.mean()),
+            loss_fn = self.loss_fn if check_loss == "own" else ReconLoss(LossSpec(check_loss)).to(self.device)
+            again = mse_per_image(self._invert(x, loss_fn)[0], x)
+            out.update(check_n=int(check.numel()), check_loss=check_loss,
+                       stored_mse=float(stored.mean()),
                        reinverted_mse=float(again.mean()),
                        converged=bool(stored.mean() <= 1.1 * again.mean()))
         return out
@@ -167,8 +171,11 @@ class GLOModel(Trainable):
     def reconstruct(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Held-out images: fresh codes, generator frozen, same loss and projection; restarts
         start from the Gaussian fitted to the training codes."""
+        return self._invert(x, self.loss_fn)
+
+    def _invert(self, x: Tensor, loss_fn: nn.Module) -> tuple[Tensor, Tensor]:
         inv = self.settings.invert
-        out, z, _ = invert(self.generator, x.to(self.device), self.loss_fn,
+        out, z, _ = invert(self.generator, x.to(self.device), loss_fn,
                            lambda m, g: self.sample_codes(m, g), project_unit_ball,
                            steps=inv.steps, lr=inv.lr, restarts=inv.restarts,
                            batch_size=inv.batch_size, seed=1, keep_best_after=inv.keep_best_after,
