@@ -5,6 +5,7 @@ bench run                        train, evaluate and store Table-1 methods (here
 bench status                     submitted jobs: scheduler state, run state, progress
 bench keys                       every `--set KEY=VALUE` key of a method, its type and value
 bench sweep run|report           a grid of --set values x methods x seeds, its table and plot
+bench curves / bench times       a store's training curves / wall time per configuration
 bench runs                       the run store as a table
 bench report                     Table 1, Figure 1 and the grids beside the paper's numbers
 bench regress                    the CI regression check against the committed reference
@@ -385,6 +386,49 @@ def sweep_report(**kw) -> None:
     from bench.sweep import write_sweep_report
 
     write_sweep_report(_sweep_spec(**kw), log=click.echo)
+
+
+@main.command("curves")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True)
+@click.option("--dataset", required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Base path: writes OUT.json and OUT.png / OUT.pdf (e.g. docs/convergence).")
+def curves_cmd(runs_dir: Path, dataset: str, out: Path) -> None:
+    """Training curves of a store's runs: plateau verdicts, GLO-MSE's power-law projection to
+    PCA's train MSE, with every run's provenance, as JSON and a figure."""
+    from bench.convergence import export_curves
+
+    res = export_curves(runs_dir, dataset, out)
+    for label, c in res["curves"].items():
+        reach = c.get("projected_step")
+        click.echo(f"{label:<26} {len(c['loss']):>4} epochs  last loss {c['loss'][-1]:.5g}  "
+                   f"train MSE {c['train_mse']:.5f}  plateaued {c['plateaued']}"
+                   + (f"  reaches PCA at step ~{reach:,.0f} (extrapolated)" if reach else ""))
+    click.echo(f"-> {out.with_suffix('.json')}, {out.with_suffix('.png')}")
+
+
+@main.command("times")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--compare", "after", type=click.Path(path_type=Path), default=None,
+              help="A second store with the same configurations: before (STORE) vs after.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+def times_cmd(store: Path, after: Path | None, json_out: Path | None) -> None:
+    """Wall time per configuration of a store (fit, evaluation and its stages), or two stores
+    side by side; nothing estimated."""
+    from bench.io import atomic_write_json
+    from bench.timing import compare, store_rows, table
+
+    rows = store_rows(store)
+    if after is None:
+        click.echo(table(rows))
+        payload: dict = {"runs": rows}
+    else:
+        later = store_rows(after)
+        click.echo(compare(rows, later))
+        payload = {"before": rows, "after": later}
+    if json_out:
+        atomic_write_json(json_out, payload)
 
 
 @main.command("keys")

@@ -172,3 +172,41 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, out_base)
+
+
+def export_curves(runs_dir: Path, dataset: str, out_base: Path) -> dict:
+    """`bench curves`: every complete trained run of ``dataset`` in the store, its curve (with
+    wall seconds per epoch from its log), plateau verdict and, for GLO-MSE, the power-law fit
+    and projected crossing of PCA's train MSE (the mean over PCA's runs), with its run id,
+    settings, code version and data fingerprint: <out_base>.json, and the curves' figure as
+    <out_base>.png / .pdf."""
+    from bench.io import atomic_write_json
+    from bench.store import find_runs, load_run
+
+    runs = [load_run(p) for p in find_runs(runs_dir)]
+    runs = [r for r in runs if r["config"].get("config", {}).get("dataset") == dataset
+            and r["status"].get("state") == "complete" and r["metrics"]]
+    pca = [r["metrics"]["train"]["mse"] for r in runs if r["config"]["config"]["method"] == "pca"]
+    target = float(np.mean(pca)) if pca else None
+    out: dict = {"dataset": dataset, "pca_train_mse": target, "units": "[-1, 1] pixels",
+                 "curves": {}, "skipped": []}
+    for r in runs:
+        cfg = r["config"]["config"]
+        if cfg["family"] == "pca":
+            continue
+        c = summarize_run(r, target)
+        if c is None:
+            out["skipped"].append(f"{cfg['method']}: no reconstruction loss during training")
+            continue
+        out["curves"][f"{cfg['method']} seed {cfg['seed']}"] = {
+            **c, "run": Path(r["path"]).name, "method": cfg["method"], "seed": cfg["seed"],
+            "model": cfg["model"], "code": r["config"]["code"],
+            "data_fingerprint": r["config"]["data"]["fingerprint"],
+            "train_mse": r["metrics"]["train"]["mse"],
+            "codes": {k: v for k, v in r["metrics"].get("codes", {}).items()
+                      if k != "spectrum_init"}}
+    out_base = Path(out_base)
+    atomic_write_json(out_base.with_suffix(".json"), out)
+    if out["curves"]:
+        plot_curves(out["curves"], target, out_base, f"Convergence on {dataset}")
+    return out

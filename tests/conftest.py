@@ -74,12 +74,6 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.fixture(scope="session")
-def celeba_jpegs(shared_data) -> list[Path]:
-    folder = shared_data / "celeba" / "img_align_celeba"
-    return sorted(folder.glob("*.jpg"))
-
-
 def make_celeba_subset(root: Path, jpegs: list[Path], n_train: int = 6, n_test: int = 2) -> Path:
     """A CelebA-layout folder of symlinks to real images, with its own partition file."""
     img_dir = root / "celeba" / "img_align_celeba"

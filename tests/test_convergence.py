@@ -127,3 +127,37 @@ def test_a_figure1_claim_that_holds_only_by_initialisation_says_so(flat_init, ca
     assert vs_pca["holds"] is True  # 0.617 < 0.755 either way
     assert ("initial codes already satisfy it" in vs_pca["why"]) is caveat
     assert f"{flat_init:.4f} before training" in vs_pca["why"]
+
+
+def test_curves_and_times_commands_read_a_real_store(tmp_path):
+    """`bench curves` and `bench times` (once scripts/convergence.py and run_times.py) on a
+    store of real runs: the GLO-MSE curve with its run id and fit, PCA's MSE as the target,
+    and each run's wall time as metrics.json recorded it."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    out, cache = tmp_path / "runs", tmp_path / "cache"
+    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "pca", "--model",
+                                  "glo-mse-pca", "--steps", "12", "--out", str(out),
+                                  "--cache-dir", str(cache), "--quiet", "--eval-train-n", "8",
+                                  "--eval-test-n", "8"])
+    assert r.exit_code == 0, r.output
+    base = tmp_path / "docs" / "conv"
+    r = CliRunner().invoke(main, ["curves", "--runs", str(out), "--dataset", "lfw25",
+                                  "--out", str(base)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(base.with_suffix(".json").read_text())
+    pca = json.loads(next(out.glob("lfw25/pca-*/metrics.json")).read_text())
+    assert data["pca_train_mse"] == pca["train"]["mse"]
+    (entry,) = data["curves"].values()
+    glo_dir = next(out.glob("lfw25/glo-mse-pca-*"))
+    assert entry["run"] == glo_dir.name and entry["loss_is_mse"] and entry["step"][-1] == 12
+    assert base.with_suffix(".png").is_file()
+    r = CliRunner().invoke(main, ["times", str(out), "--json", str(tmp_path / "t.json")])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "t.json").read_text())["runs"]
+    glo = json.loads((glo_dir / "metrics.json").read_text())
+    assert {row["method"] for row in rows} == {"pca", "glo-mse-pca"}
+    assert next(row for row in rows if row["method"] == "glo-mse-pca")["timing"] == glo["timing"]
+    assert "| glo-mse-pca |" in r.output

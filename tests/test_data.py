@@ -67,16 +67,16 @@ def test_missing_dataset_is_one_clear_line(tmp_path):
     assert str(tmp_path / "celeba") in lines[0] and "list_eval_partition.txt" in lines[0]
 
 
-def test_cache_is_reused_then_rebuilt_when_source_changes(tmp_path, celeba_jpegs):
-    root = make_celeba_subset(tmp_path / "data", celeba_jpegs)
+def test_cache_is_reused_then_rebuilt_when_source_changes(tmp_path, jpeg_files):
+    root = make_celeba_subset(tmp_path / "data", jpeg_files)
     ds = get_dataset("celeba32")
     first = load_split(ds, "train", root, tmp_path / "c")
     again = load_split(ds, "train", root, tmp_path / "c")
     assert again.path == first.path and again.manifest["built_at"] == first.manifest["built_at"]
     # replace one image by another real one: new fingerprint, new cache, different pixels
-    target = root / "celeba" / "img_align_celeba" / celeba_jpegs[0].name
+    target = root / "celeba" / "img_align_celeba" / jpeg_files[0].name
     target.unlink()
-    target.write_bytes(celeba_jpegs[20].read_bytes())
+    target.write_bytes(jpeg_files[20].read_bytes())
     messages = []
     rebuilt = load_split(ds, "train", root, tmp_path / "c", log=messages.append)
     assert rebuilt.path != first.path
@@ -84,29 +84,29 @@ def test_cache_is_reused_then_rebuilt_when_source_changes(tmp_path, celeba_jpegs
     assert not np.array_equal(np.asarray(rebuilt.images[0]), np.asarray(first.images[0]))
 
 
-def test_corrupt_image_named_or_skipped(tmp_path, celeba_jpegs):
-    root = make_celeba_subset(tmp_path / "data", celeba_jpegs)
-    bad = root / "celeba" / "img_align_celeba" / celeba_jpegs[1].name
+def test_corrupt_image_named_or_skipped(tmp_path, jpeg_files):
+    root = make_celeba_subset(tmp_path / "data", jpeg_files)
+    bad = root / "celeba" / "img_align_celeba" / jpeg_files[1].name
     bad.unlink()
-    bad.write_bytes(celeba_jpegs[1].read_bytes()[:2000])  # truncated real JPEG
+    bad.write_bytes(jpeg_files[1].read_bytes()[:2000])  # truncated real JPEG
     ds = get_dataset("celeba32")
-    with pytest.raises(DataError, match=celeba_jpegs[1].name):
+    with pytest.raises(DataError, match=jpeg_files[1].name):
         load_split(ds, "train", root, tmp_path / "c")
     cached = load_split(ds, "train", root, tmp_path / "c", skip_corrupt=True)
     assert cached.images.shape[0] == 5
-    assert [s["name"] for s in cached.manifest["skipped"]] == [celeba_jpegs[1].name]
+    assert [s["name"] for s in cached.manifest["skipped"]] == [jpeg_files[1].name]
 
 
-def test_partition_listing_missing_images(tmp_path, celeba_jpegs):
-    root = make_celeba_subset(tmp_path / "data", celeba_jpegs)
+def test_partition_listing_missing_images(tmp_path, jpeg_files):
+    root = make_celeba_subset(tmp_path / "data", jpeg_files)
     part = root / "celeba" / "list_eval_partition.txt"
     part.write_text(part.read_text() + "999998.jpg 0\n999999.jpg 2\n")
     with pytest.raises(DataError, match=r"lists 2 image\(s\) missing.*999998.jpg, 999999.jpg"):
         load_split(get_dataset("celeba32"), "train", root, tmp_path / "c")
 
 
-def test_malformed_partition_line_names_file_and_line(tmp_path, celeba_jpegs):
-    root = make_celeba_subset(tmp_path / "data", celeba_jpegs)
+def test_malformed_partition_line_names_file_and_line(tmp_path, jpeg_files):
+    root = make_celeba_subset(tmp_path / "data", jpeg_files)
     part = root / "celeba" / "list_eval_partition.txt"
     lines = part.read_text().splitlines()
     lines[2] = lines[2].split()[0] + " train"
@@ -115,12 +115,12 @@ def test_malformed_partition_line_names_file_and_line(tmp_path, celeba_jpegs):
         load_split(get_dataset("celeba32"), "train", root, tmp_path / "c")
 
 
-def _real_rgb(celeba_jpegs) -> Image.Image:
-    return Image.open(celeba_jpegs[0]).convert("RGB")
+def _real_rgb(jpeg_files) -> Image.Image:
+    return Image.open(jpeg_files[0]).convert("RGB")
 
 
-def test_modes_convert_consistently(celeba_jpegs):
-    rgb = _real_rgb(celeba_jpegs)
+def test_modes_convert_consistently(jpeg_files):
+    rgb = _real_rgb(jpeg_files)
     crop = Crop(32, 3)
     ref = crop_resize(rgb, crop).astype(int)
     # CMYK round trip and opaque RGBA give the same picture
@@ -139,10 +139,10 @@ def test_modes_convert_consistently(celeba_jpegs):
     assert crop_resize(rgba, crop).min() == 255
 
 
-def test_folder_dataset_and_lsun_lmdb_from_real_images(tmp_path, celeba_jpegs):
+def test_folder_dataset_and_lsun_lmdb_from_real_images(tmp_path, jpeg_files):
     import lmdb
 
-    files = celeba_jpegs[:40]
+    files = jpeg_files[:40]
     folder = tmp_path / "imgs"
     folder.mkdir()
     for f in files:

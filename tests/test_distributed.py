@@ -65,6 +65,9 @@ def ddp_store(tmp_path_factory) -> Path:
 # mean, whichever is wider: far enough for per-rank batch norm, and far below what a broken
 # gather, a wrong code-step scaling or a rank training on the wrong block gives.
 DDP_BAND = {"train_mse": 0.35, "test_mse": 0.06}
+# PCA has no batch norm and no randomness between ranks: its streaming fit sums the same
+# products over the ranks' blocks, so it must match to float rounding, not to a seed spread.
+PCA_BAND = 1e-4
 
 
 @pytest.mark.slow
@@ -82,7 +85,8 @@ def test_two_processes_match_single_process_within_the_seed_spread(ddp_store, me
     ref = REFERENCE["configs"][method]
     for key, got in (("train_mse", metrics["train"]["mse"]), ("test_mse", metrics["test"]["mse"])):
         want = ref[key]["mean"]
-        tol = max(ref[key]["tolerance"], DDP_BAND[key] * want)
+        tol = PCA_BAND * want if method == "pca" else max(ref[key]["tolerance"],
+                                                          DDP_BAND[key] * want)
         assert abs(got - want) <= tol, f"{method} {key}: 2 processes {got:.5f}, single-process " \
                                        f"seeds {want:.5f} +- {tol:.5f}"
     # rank 0 alone writes: one log, each line once

@@ -114,12 +114,21 @@ def test_glo_loss_falls_and_codes_stay_in_unit_ball(faces):
 
 
 def test_projection():
-    z = torch.randn(100, 8) * 3
+    z = torch.randn(100, 8, generator=torch.Generator().manual_seed(0)) * 3
     p = project_unit_ball(z)
-    assert float(p.norm(dim=1).max()) <= 1 + 1e-6
+    outside = z.norm(dim=1) > 1
+    assert outside.sum() > 50
+    # an outside point lands on the sphere, in its own direction: z / ||z||
+    assert torch.allclose(p[outside].norm(dim=1), torch.ones(int(outside.sum())), atol=1e-6)
+    cos = torch.nn.functional.cosine_similarity(p[outside], z[outside], dim=1)
+    assert float(cos.min()) > 1 - 1e-6
     small = torch.full((1, 8), 0.1)
     assert torch.equal(project_unit_ball(small), small)  # inside the ball: untouched
-    assert float(project_ball(5.0)(z).norm(dim=1).max()) <= 5 + 1e-5
+    q = project_ball(5.0)(z)
+    far = z.norm(dim=1) > 5
+    assert far.any() and torch.allclose(q[far].norm(dim=1), torch.full((int(far.sum()),), 5.0))
+    assert float(torch.nn.functional.cosine_similarity(q[far], z[far], dim=1).min()) > 1 - 1e-6
+    assert torch.equal(q[~far], z[~far])
 
 
 def test_glo_pca_init_is_whitened_pca_codes_on_the_ball(faces):

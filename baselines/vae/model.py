@@ -52,16 +52,27 @@ class VAEModel(Trainable):
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"opt": torch.optim.Adam(self.parameters(), lr=self.settings.lr)}
 
-    def train_step(self, batch: Batch, run: RunContext) -> dict[str, Tensor]:
-        s, x = self.settings, batch.x
+    def objective(self, x: Tensor, eps: Tensor, run: RunContext) -> dict[str, Tensor]:
+        """The negative ELBO per image, averaged over the batch, with one reparameterised
+        sample z = mu + eps * sigma: recon_mean * (C*H*W) + kl_weight * KL(q(z|x) || N(0, I)),
+        where recon_mean is the per-pixel loss ("mean" reduction) and KL the analytic Gaussian
+        one, summed over the d code dimensions. Returns loss, recon (per image) and kl (per
+        image)."""
         encoder, decoder = self.train_nets["encoder"], self.train_nets["decoder"]
-        eps = torch.randn(batch.idx.numel(), s.d, generator=batch.generator).to(self.device)
         with run.autocast():
             mu, logvar = encoder(x)
             z = mu + eps * (0.5 * logvar.float()).exp()
             recon = self.loss_fn(decoder(z), x)
-        kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).sum(1)
-        loss = (recon * self.pixels + s.kl_weight * kl).mean()
+        mu, logvar = mu.float(), logvar.float()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        loss = (recon * self.pixels + self.settings.kl_weight * kl).mean()
+        return {"loss": loss, "recon": recon, "kl": kl}
+
+    def train_step(self, batch: Batch, run: RunContext) -> dict[str, Tensor]:
+        s, x = self.settings, batch.x
+        eps = torch.randn(batch.idx.numel(), s.d, generator=batch.generator).to(self.device)
+        out = self.objective(x, eps, run)
+        loss, recon, kl = out["loss"], out["recon"], out["kl"]
         opt = self.optimizers["opt"]
         opt.zero_grad(set_to_none=True)
         loss.backward()

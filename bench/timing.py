@@ -1,18 +1,17 @@
-"""Wall time per configuration from one or two run stores, as JSON and a markdown table.
-
-    python scripts/run_times.py table STORE [--json OUT]            # one store
-    python scripts/run_times.py compare BEFORE AFTER [--json OUT]   # the same configurations, two stores
+"""Wall time per configuration from one or two run stores, as a markdown table and JSON
+(`bench times STORE`, `bench times BEFORE --compare AFTER`).
 
 Each row is one complete run, read with bench.store.load_run: config.json (settings, code
 version, data fingerprint) and metrics.json (`timing`: fit, evaluation and total seconds; the
-seconds and image count of each evaluation stage; the last epoch trained). Nothing is estimated.
+seconds and image count of each evaluation stage; the last epoch trained). Nothing is
+estimated. Compare stores whose runs ran one at a time on the same machine.
 """
+
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from bench.io import atomic_write_json
+from bench.errors import BenchError
 from bench.store import find_runs, load_run
 
 
@@ -39,7 +38,7 @@ def store_rows(store: Path) -> list[dict]:
     infos = [load_run(r) for r in find_runs(store)]
     rows = [run_row(i) for i in infos if i["status"].get("state") == "complete" and i["metrics"]]
     if not rows:
-        raise SystemExit(f"{store}: no complete run; pass a store written by `bench run --out`")
+        raise BenchError(f"{store}: no complete run; pass a store written by `bench run --out`")
     return rows
 
 
@@ -47,7 +46,7 @@ def _by_method(rows: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for r in rows:
         if r["method"] in out:
-            raise SystemExit(f"two runs of {r['method']} in one store ({out[r['method']]['run_id']}, "
+            raise BenchError(f"two runs of {r['method']} in one store ({out[r['method']]['run_id']}, "
                              f"{r['run_id']}); pass a store with one run per configuration")
         out[r["method"]] = r
     return out
@@ -89,30 +88,3 @@ def compare(before: list[dict], after: list[dict]) -> str:
     lines.append(f"| **all {len(common)}** | **{sums['b']:,.1f}** | **{sums['a']:,.1f}** | "
                  f"**{sums['b'] / sums['a']:.2f}x** | | |")
     return "\n".join(lines)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("table")
-    t.add_argument("store", type=Path)
-    t.add_argument("--json", type=Path)
-    c = sub.add_parser("compare")
-    c.add_argument("before", type=Path)
-    c.add_argument("after", type=Path)
-    c.add_argument("--json", type=Path)
-    args = p.parse_args()
-    if args.cmd == "table":
-        rows = store_rows(args.store)
-        print(table(rows))
-        payload: dict = {"runs": rows}
-    else:
-        before, after = store_rows(args.before), store_rows(args.after)
-        print(compare(before, after))
-        payload = {"before": before, "after": after}
-    if args.json:
-        atomic_write_json(args.json, payload)
-
-
-if __name__ == "__main__":
-    main()
