@@ -68,3 +68,45 @@ def test_fallback_to_lfw25_says_why(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_DATA", raising=False)
     dataset, root, why = choose_dataset(tmp_path / "nothing", shared=tmp_path / "no-shared")
     assert dataset == "lfw25" and root is None and "falling back" in why
+
+
+def _entry(key: str, values: dict, isa: str = "AVX2") -> dict:
+    return {"key": key, "platform": {"cpu": "CPU " + key, "isa": isa, "threads": "2"},
+            "values": {m: {k: v[k] for k in ("train_mse", "test_mse", "train_lap1")}
+                       for m, v in values.items() if not m.startswith("_")},
+            "rerun_rel_diff": 0.0, "tolerance_rel": 1e-6}
+
+
+def test_rules_same_platform_then_cross_platform_then_seed_spread(monkeypatch):
+    from bench import regress
+
+    ref = build_reference("celeba32", SCALES["celeba32"], {s: _results(seed=s) for s in (0, 1, 2)})
+    monkeypatch.setattr(regress, "platform_key", lambda info=None: "here")
+    assert regress.choose_rule(ref)[0] == "seed-spread"
+    a = _results(seed=0)
+    b = _results(seed=0)
+    for m in TABLE1_METHODS:  # a second platform: every metric 0.2% off
+        for k in ("train_mse", "test_mse", "train_lap1"):
+            b[m][k] *= 1.002
+    ref["platforms"] = {"p1": _entry("p1", a), "p2": _entry("p2", b, "AVX512")}
+    rule, text = regress.choose_rule(ref)
+    assert rule == "cross-platform" and "NO REFERENCE ENTRY FOR THIS PLATFORM" in text
+    bands = regress.cross_platform_bands(ref)["bands"]
+    band = bands[("glo-lap1-pca", "train_mse")]
+    assert math.isclose(band["drift_rel"], 0.002 / 1.001, rel_tol=1e-6)
+    assert math.isclose(band["tolerance_rel"], max(3 * band["drift_rel"], 0.005))
+    # seed 0 from a third platform, 0.1% off: passes; a 2% shift of one metric: moves
+    c = _results(seed=0)
+    rows, failed = compare(ref, c, rule="cross-platform")
+    assert all(r["ok"] for r in rows) and not failed
+    c["glo-lap1-pca"]["train_mse"] *= 1.02  # inside the seed spread, outside this band
+    rows, _ = compare(ref, c, rule="cross-platform")
+    assert [(r["config"], r["metric"]) for r in rows if not r["ok"]] == [
+        ("glo-lap1-pca", "train_mse")]
+    rows, _ = compare(ref, c, rule="seed-spread")
+    assert all(r["ok"] for r in rows)
+    ref["platforms"]["here"] = _entry("here", a)
+    assert regress.choose_rule(ref)[0] == "same-platform"
+    rows, _ = compare(ref, c)
+    assert [(r["config"], r["metric"]) for r in rows if not r["ok"]] == [
+        ("glo-lap1-pca", "train_mse")]
