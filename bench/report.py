@@ -42,6 +42,10 @@ COLUMN_HELP = {
                   "under the table)",
     "test MSE": "MSE per pixel of test images reconstructed with the trained model frozen",
     "held-out MSE": "MSE per pixel on another dataset's images (e.g. LFW for a CelebA model)",
+    "codes: stored / re-inverted": "GLO only: train MSE of the stored codes (Table 1's protocol) "
+                                   "and of the same images' codes re-inverted with the final "
+                                   "generator frozen, on the first N scored training images "
+                                   "(N in brackets; mean over seeds)",
     "seeds": "number of seeds averaged",
     "seed": "the run's seed",
     "FID": "Frechet Inception distance, samples vs test images (lower is better)",
@@ -133,13 +137,17 @@ def table1(dataset: str, results: dict[str, MethodRuns]) -> pd.DataFrame:
         row = {"method": method, "label": METHOD_LABELS[method], "state": res.state,
                "train_mse": None, "train_mse_ci95": None, "paper_mse": paper, "diff": None,
                "train_lap1": None, "test_mse": None, "heldout_mse": None,
-               "heldout_dataset": None, "seeds": len(res.runs), "detail": res.detail}
+               "heldout_dataset": None, "codes_stored_mse": None, "codes_reinverted_mse": None,
+               "codes_check_n": None, "seeds": len(res.runs), "detail": res.detail}
         if res.state == "complete":
             row["train_mse"] = _mean(res.runs, "train", "mse")
             row["train_lap1"] = _mean(res.runs, "train", "lap1")
             row["test_mse"] = _mean(res.runs, "test", "mse")
             row["heldout_mse"] = _mean(res.runs, "heldout", "mse")
             row["heldout_dataset"] = res.runs[0]["metrics"].get("heldout", {}).get("dataset")
+            row["codes_stored_mse"] = _mean(res.runs, "codes", "stored_mse")
+            row["codes_reinverted_mse"] = _mean(res.runs, "codes", "reinverted_mse")
+            row["codes_check_n"] = res.runs[0]["metrics"].get("codes", {}).get("check_n")
             if len(res.runs) == 1:
                 row["train_mse_ci95"] = res.runs[0]["metrics"]["train"].get("mse_ci95")
             else:
@@ -176,6 +184,9 @@ def _display_rows(df: pd.DataFrame) -> list[dict]:
                     "train Lap1": _fmt(r["train_lap1"]), "test MSE": _fmt(r["test_mse"]),
                     "held-out MSE": _fmt(r["heldout_mse"]) + (f" ({r['heldout_dataset']})"
                                                              if r["heldout_dataset"] else ""),
+                    "codes: stored / re-inverted": "-" if r.get("codes_reinverted_mse") is None
+                    else f"{_fmt(r['codes_stored_mse'])} / {_fmt(r['codes_reinverted_mse'])} "
+                         f"({r['codes_check_n']})",
                     "seeds": str(r["seeds"])})
     return out
 
@@ -463,6 +474,29 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
     return files
 
 
+def scored_images_note(results: dict[str, MethodRuns]) -> str:
+    """Whether every reported run was scored on the same training images (per_image.npz's
+    train_index): a claim that compares two rows compares them on the same images."""
+    seen: dict[bytes, tuple[int, list[str]]] = {}
+    for method, res in results.items():
+        for run in res.runs:
+            path = Path(run["path"]) / "per_image.npz"
+            if not path.is_file():
+                continue
+            idx = np.asarray(np.load(path)["train_index"], dtype=np.int64)
+            entry = seen.setdefault(idx.tobytes(), (idx.size, []))
+            entry[1].append(f"{method} seed {run['config']['config']['seed']}")
+    if not seen:
+        return ""
+    if len(seen) == 1:
+        ((n, runs),) = seen.values()
+        return (f"All {len(runs)} reported runs were scored on the same {n} training images "
+                f"(their per_image.npz indices compared), so every comparison is image for "
+                f"image.")
+    groups = "; ".join(f"{n} images: {', '.join(runs)}" for n, runs in seen.values())
+    return f"WARNING: the reported runs were scored on different training images ({groups})."
+
+
 def code_versions(results: dict[str, MethodRuns]) -> dict[str, list[str]]:
     """Source hash -> the methods whose reported runs were made by that code."""
     out: dict[str, list[str]] = {}
@@ -546,6 +580,9 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         grids[method] = files
         settings += [_settings(r) for r in res.runs]
     lap = next((r.runs[0]["metrics"].get("lap") for r in results.values() if r.runs), None)
+    same_images = scored_images_note(results)
+    related = [(p.parent.name, f"../{p.parent.name}/index.html")
+               for p in sorted(Path(out_dir).glob(f"{safe_name(dataset)}-*/index.html"))]
     mixed = ("Mixed code versions (reported with --allow-mixed): "
              + "; ".join(f"{sha}: {', '.join(ms)}" for sha, ms in versions.items())
              if len(versions) > 1 else "")
@@ -557,14 +594,15 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "codes": codes, "convergence": {"rows": conv_rows, "pca_train_mse": pca_target,
                                               "curves": curves, "figure": curve_files},
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
-              "runs": settings}
+              "runs": settings, "scored_images": same_images,
+              "related_pages": [name for name, _ in related]}
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
     page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
-        convergence=conv_rows, curve_files=curve_files,
-        generated=report["generated"], esc=html.escape)
+        convergence=conv_rows, curve_files=curve_files, same_images=same_images,
+        related=related, generated=report["generated"], esc=html.escape)
     atomic_write_text(out / "index.html", page)
     return out, to_text(rows)
