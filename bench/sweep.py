@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -279,7 +280,8 @@ def sweep_table(spec: SweepSpec, log=print) -> tuple[list[dict], list[dict]]:
     plans = _plans(spec, _data(spec, lambda _m: None))
     loaded: dict[Path, dict | None] = {}
     for *_rest, plan in plans:
-        info = load_run(RunDir(plan.run.path)) if plan.run.is_complete() else None
+        info = load_run(RunDir(plan.run.path)) if plan.run.is_complete() else \
+            _same_config(plan)
         loaded[plan.run.path] = info
     baseline = {seed: metric_value(loaded[plan.run.path]["metrics"], spec.metric)
                 for point, _m, seed, _rs, plan in plans
@@ -324,6 +326,27 @@ def sweep_table(spec: SweepSpec, log=print) -> tuple[list[dict], list[dict]]:
     return rows, list(records.values())
 
 
+def _same_config(plan) -> dict | None:
+    """A complete run of the plan's exact config and data made by other code (the run id
+    hashes the source too): `bench sweep report` after a code change still finds the runs
+    `bench sweep run` made; the table names every code version it read. Newest first."""
+    from bench.store import RunDir, load_run
+
+    want = json.dumps(plan.config.to_dict(), sort_keys=True, default=str)
+    found = []
+    for cfg_path in plan.run.path.parent.glob(f"{plan.config.method}-*/config.json"):
+        try:
+            info = json.loads(cfg_path.read_text())
+        except (OSError, ValueError):
+            continue
+        same = (json.dumps(info.get("config"), sort_keys=True, default=str) == want
+                and info.get("data", {}).get("fingerprint") == plan.data.fingerprint)
+        run = RunDir(cfg_path.parent)
+        if same and run.is_complete():
+            found.append(load_run(run))
+    return max(found, key=lambda i: i["status"].get("updated", ""), default=None)
+
+
 def _swept_keys(spec: SweepSpec) -> list[str]:
     keys = list(spec.grid)
     for p in spec.points:
@@ -342,6 +365,8 @@ def _fmt(v: Any) -> str:
 def write_sweep_report(spec: SweepSpec, log=print) -> Path:
     """table.md / table.csv / sweep.json / plot.png under spec.report."""
     rows, records = sweep_table(spec, log)
+    versions = sorted({f"{r['code'].get('git_commit', '?')[:7]} (source "
+                       f"{r['code'].get('source_sha256', '?')})" for r in records})
     out = Path(spec.report)
     out.mkdir(parents=True, exist_ok=True)
     cols = list(dict.fromkeys(k for r in rows for k in r))
@@ -349,8 +374,10 @@ def write_sweep_report(spec: SweepSpec, log=print) -> Path:
               f"{', '.join(map(str, spec.seeds))}"
               + (f"; every point: {', '.join(f'{k}={_text(v)}' for k, v in spec.fixed.items())}"
                  if spec.fixed else "")
-              + f". MSE per pixel, [-1, 1] pixels; mean (min, max) over seeds. "
-              f"Regenerate: `{spec.source or 'bench sweep run ...'}`.")
+              + f". MSE per pixel, [-1, 1] pixels; mean (min, max) over seeds. Runs made by "
+              f"code {', '.join(versions) or '-'}"
+              + (" (SEVERAL code versions)" if len(versions) > 1 else "")
+              + f". Regenerate: `{spec.source or 'bench sweep run ...'}`.")
     md = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
     atomic_write_text(out / "table.md", "\n".join(md) + "\n")
@@ -382,8 +409,9 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     numeric = x is not None and all(isinstance(r.get(x), (int, float)) for r in data)
     series: dict[str, list[dict]] = {}
-    for r in data:
-        others = [f"{k}={_fmt(r[k])}" for k in _swept_keys(spec) if k != x and r.get(k) is not None]
+    for r in data:  # one line per method (and per value of the other swept keys, on an axis)
+        others = [f"{k}={_fmt(r[k])}" for k in _swept_keys(spec)
+                  if x is not None and k != x and r.get(k) is not None]
         series.setdefault(", ".join([r["method"], *others]), []).append(r)
     labels = list(dict.fromkeys(str(r["point"] if x is None else _fmt(r.get(x))) for r in data))
     for name, pts in series.items():
@@ -394,11 +422,15 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
             xs = [labels.index(str(r["point"] if x is None else _fmt(r.get(x)))) for r in pts]
         ys = np.array([r[mean] for r in pts])
         err = np.array([[r[mean] - r[lo] for r in pts], [r[hi] - r[mean] for r in pts]])
-        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name,
+                    linestyle="-" if numeric else "none")  # categories: no line between
     if not numeric:
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     elif data and min(r[x] for r in data) > 0 and max(r[x] for r in data) / min(r[x] for r in data) > 10:
         ax.set_xscale("log")
+    values = [r[mean] for r in data]
+    if values and min(values) > 0 and max(values) / min(values) > 5:
+        ax.set_yscale("log")
     base = [r for r in rows if r["point"] == "baseline" and r.get(mean) is not None]
     if base:
         ax.axhline(base[0][mean], color="gray", ls="--", label=f"{spec.ratio_to} (baseline)")
