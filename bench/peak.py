@@ -59,14 +59,28 @@ def _timed(fn, device: torch.device, min_seconds: float, warmup: int = 2) -> flo
     return sorted(times)[len(times) // 2]
 
 
-def matmul_peak(device: torch.device, precision: str, n: int = 2048,
-                min_seconds: float = 1.5) -> float:
-    """FLOP/s of an n x n matmul at ``precision`` on ``device``: the peak a step is held to."""
+def matmul_peak(device: torch.device, precision: str, sizes: tuple[int, ...] = (512, 1024, 2048, 4096),
+                min_seconds: float = 1.0) -> float:
+    """The best FLOP/s of square matmuls at ``precision`` on ``device`` (each size's fastest
+    call, the best size): the peak a step is held to. A peak is what the machine can do, so
+    the best repeat counts, not the median (a shared host's noise only lowers it)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device, dtype)
-    b = torch.randn(n, n, generator=g).to(device, dtype)
-    return 2.0 * n**3 / _timed(lambda: a @ b, device, min_seconds)
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, generator=g).to(device, dtype)
+        b = torch.randn(n, n, generator=g).to(device, dtype)
+        for _ in range(2):
+            a @ b
+        _sync(device)
+        fastest, start = float("inf"), time.perf_counter()
+        while time.perf_counter() - start < min_seconds:
+            t = time.perf_counter()
+            a @ b
+            _sync(device)
+            fastest = min(fastest, time.perf_counter() - t)
+        best = max(best, 2.0 * n**3 / fastest)
+    return best
 
 
 def count_flops(fn) -> float:
@@ -159,7 +173,7 @@ def measure_steps(device: str = "cpu", precisions: tuple[str, ...] | None = None
     log(f"machine: {features}")
     peaks = {p: matmul_peak(dev, p) for p in precisions}
     for p, v in peaks.items():
-        log(f"peak ({p} matmul 2048): {v / 1e9:,.0f} GFLOP/s")
+        log(f"peak ({p} matmul, best of 512-4096): {v / 1e9:,.0f} GFLOP/s")
     rows = []
     for family in families:
         for ngf in widths:
@@ -184,6 +198,16 @@ def measure_steps(device: str = "cpu", precisions: tuple[str, ...] | None = None
                     f"{row['gflop_per_img']:.3f} GFLOP = {row['gflop_s']:6.0f} GFLOP/s, "
                     f"{row['fraction_of_peak']:.0%} of the {p} peak "
                     f"({row['peak_gflop_s']:,.0f})" + ("  [default]" if p == default else ""))
+    again = {p: matmul_peak(dev, p) for p in precisions}  # the machine may have sped up
+    for p in precisions:
+        if again[p] > peaks[p]:
+            log(f"peak ({p}) measured again after the steps: {again[p] / 1e9:,.0f} GFLOP/s; "
+                f"fractions below use the higher")
+            for r in rows:
+                if r["precision"] == p:
+                    r["peak_gflop_s"] = again[p] / 1e9
+                    r["fraction_of_peak"] = r["gflop_s"] * 1e9 / again[p]
+            peaks[p] = again[p]
     return {"name": "each family's training step (and one inversion step) against this "
                     "machine's matmul peak at the same precision",
             "machine": features, "default_precision": default,

@@ -32,7 +32,8 @@ REFERENCE = json.loads((ROOT / "reports" / "regression" / "reference.json").read
 def _torchrun(out: Path, cache: Path, methods: tuple[str, ...]) -> list[str]:
     args = ["run", "--dataset", "lfw25", "--profile", "cpu", "--epochs", str(SCALE.epochs),
             "--invert-steps", str(SCALE.invert_steps), "--eval-train-n", "0", "--eval-test-n", "0",
-            "--out", str(out), "--cache-dir", str(cache), "--quiet"]
+            "--out", str(out), "--cache-dir", str(cache), "--quiet",
+            "--precision", "fp32"]  # compared with the fp32 regression reference
     for m in methods:
         args += ["--model", m]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

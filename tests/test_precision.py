@@ -1,4 +1,5 @@
-"""Precision: bf16 autocast by default only where the hardware has it; fp32 always selectable."""
+"""Precision: bf16 autocast by default only where it is faster (AMX, or a measured AVX512-BF16
+CPU); fp32 always selectable."""
 
 from __future__ import annotations
 
@@ -49,3 +50,34 @@ def test_bf16_training_and_inversion_run_in_bf16_and_land_near_fp32(tmp_path):
     assert torch.bfloat16 in seen["bf16"], seen
     assert all(np.isfinite(v) for pair in out.values() for v in pair)
     assert abs(out["bf16"][0] - out["fp32"][0]) < 0.2 * out["fp32"][0], out
+
+
+def test_the_measured_default_is_kept_per_machine(monkeypatch, tmp_path):
+    """Without AMX but with AVX512-BF16 the default comes from a timed generator step, taken
+    once and kept in the cache folder: a second call reads it (no second measurement), and a
+    machine where bf16 was slower gets fp32."""
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(context, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    calls = []
+
+    def probe(speedup):
+        def run():
+            calls.append(1)
+            return {"fp32_s": 1.0, "bf16_s": 1.0 / speedup, "speedup": speedup}
+        return run
+
+    monkeypatch.setattr(context, "bf16_probe", probe(0.7))  # a Xeon without AMX
+    assert context.default_precision("cpu") == "fp32"
+    monkeypatch.setattr(context, "bf16_probe", probe(1.6))  # kept: not measured again
+    assert context.default_precision("cpu") == "fp32" and len(calls) == 1
+    (tmp_path / "cpu_precision.json").unlink()
+    assert context.default_precision("cpu") == "bf16" and len(calls) == 2
+    monkeypatch.setattr(context, "_cpu_flags", lambda: {"avx2"})  # bf16 emulated: never probed
+    assert context.default_precision("cpu") == "fp32" and len(calls) == 2
+
+
+def test_the_real_probe_times_both_precisions():
+    out = context.bf16_probe()
+    assert out["fp32_s"] > 0 and out["bf16_s"] > 0
+    assert out["speedup"] == pytest.approx(out["fp32_s"] / out["bf16_s"])
