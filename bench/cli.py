@@ -120,6 +120,19 @@ def data_verify(name, data_root, cache_dir, skip_corrupt) -> None:
                          f"`bench data prepare {name} --rebuild`")
 
 
+@data.command("probe-crops")
+@DATA_ROOT
+@click.option("--out", type=click.Path(path_type=Path), default=Path("docs/preprocessing"),
+              show_default=True, help="Base path: writes OUT.json and OUT.png (mean faces).")
+@click.option("--size", "sizes", type=int, multiple=True, help="Resolutions (default 64, 128).")
+def data_probe_crops(data_root, out, sizes) -> None:
+    """PCA's train MSE on CelebA under each candidate crop / resize rule, at 64 and 128 px,
+    beside the paper's PCA row (which preparation did the paper use?)."""
+    from bench.preprocess import probe
+
+    probe(_root(data_root), out, tuple(sizes) or (64, 128), log=click.echo)
+
+
 # -------------------------------------------------------------------------------- runs
 @main.command("run")
 @click.option("--dataset", required=True, help="A name from `bench data list`, or folder:PATH[@RES].")
