@@ -84,7 +84,7 @@ def measure(run_dir: Path, data_root: Path | None, cache_dir: Path | None = None
     last_step = np.full(n, -1)
     pre, post = np.zeros(n), np.zeros(n)
     batch_of: dict[int, torch.Tensor] = {}
-    logged: dict[int, list[float]] = {}
+    logged: dict[int, list[tuple[float, int]]] = {}
     log(f"replaying epochs {first}-{n_epochs - 1} of {run_dir.name} from ckpt/prev.pt "
         f"({per_epoch} steps an epoch)")
     for epoch in range(first, n_epochs):
@@ -96,7 +96,7 @@ def measure(run_dir: Path, data_root: Path | None, cache_dir: Path | None = None
             if epoch >= record_from:
                 before = _per_image(model, model.codes[idx], x, run)
             out = model.train_step(Batch(idx, x, gen, step), run)
-            logged.setdefault(epoch, []).append(float(out["loss"]))
+            logged.setdefault(epoch, []).append((float(out["loss"]), idx.numel()))
             if epoch >= record_from:
                 i = idx.numpy()
                 pre[i] = before.numpy()
@@ -130,7 +130,8 @@ def measure(run_dir: Path, data_root: Path | None, cache_dir: Path | None = None
         bins.append({"age_from": int(lo), "age_to": int(hi), "images": int(sel.sum()),
                      "post": float(post[seen][sel].mean()), "end": float(end[seen][sel].mean()),
                      "drift": float(drift[sel].mean())})
-    slope = float(np.polyfit(age, drift, 1)[0])
+    spread = np.unique(age).size > 1  # one visit age only (a one-step epoch): no fit
+    slope = float(np.polyfit(age, drift, 1)[0]) if spread else float("nan")
     metrics = json.loads((run_dir / "metrics.json").read_text()) \
         if (run_dir / "metrics.json").is_file() else {}
     curves = final_state.get("curves") or []
@@ -142,24 +143,30 @@ def measure(run_dir: Path, data_root: Path | None, cache_dir: Path | None = None
         "replayed_epochs": [first, n_epochs - 1],
         "replay_exact": {"codes_bitwise": exact_codes, "generator_max_abs_diff": gen_diff},
         "logged_last_epoch_loss": curves[-1]["loss"] if curves else None,
-        "replayed_last_epoch_loss": float(np.mean(logged[n_epochs - 1])),
-        "images": int(seen.sum()),
+        # weighted by images, as the trainer's GLO curve is
+        "replayed_last_epoch_loss": float(sum(v * k for v, k in logged[n_epochs - 1])
+                                          / sum(k for _v, k in logged[n_epochs - 1])),
+        "images": int(seen.sum()),  # those last visited in the replayed, recorded epochs
+        "images_total": n,
         "mean": {"pre_step": float(pre[seen].mean()), "post_step": float(post[seen].mean()),
                  "end_train_mode": float(end[seen].mean()),
+                 "stored_eval_mode_mse_same_images": float(stored[seen].mean()),
                  "stored_eval_mode_mse": float(stored.mean()),
                  "stored_eval_mode_mse_scored": (metrics.get("train") or {}).get("mse"),
                  "reinverted_mse": (metrics.get("codes") or {}).get("reinverted_mse")},
         "drift_vs_age": {"slope_per_step": slope, "deciles": bins,
-                         "corr": float(np.corrcoef(age, drift)[0, 1])},
+                         "corr": float(np.corrcoef(age, drift)[0, 1]) if spread else None},
         "units": f"per-pixel {loss_name} (training loss; stored_*: MSE), [-1, 1] pixels",
     }
     m = res["mean"]
     log(f"replay exact: codes {exact_codes}, generator max |diff| {gen_diff:.2e}; logged last "
         f"epoch loss {res['logged_last_epoch_loss']}, replayed {res['replayed_last_epoch_loss']:.6f}")
     log(f"per image at its last visit: pre-step {m['pre_step']:.5f} -> post-step "
-        f"{m['post_step']:.5f} -> end (G_T, train mode) {m['end_train_mode']:.5f}; stored, "
-        f"eval mode (MSE) {m['stored_eval_mode_mse']:.5f}; re-inverted {m['reinverted_mse']}")
+        f"{m['post_step']:.5f} -> end (G_T, train mode) {m['end_train_mode']:.5f} -> stored, "
+        f"eval mode (MSE) {m['stored_eval_mode_mse_same_images']:.5f} ({res['images']} images "
+        f"last visited in the replay; all {n}: {m['stored_eval_mode_mse']:.5f}); "
+        f"re-inverted {m['reinverted_mse']}")
     log(f"drift vs steps since the last visit: slope {slope:.3e} per step, corr "
-        f"{res['drift_vs_age']['corr']:.2f}; by decile of age: "
+        f"{res['drift_vs_age']['corr']}; by decile of age: "
         + ", ".join(f"{b['age_from']}-{b['age_to']}: {b['drift']:+.5f}" for b in bins))
     return res

@@ -161,3 +161,30 @@ def test_curves_and_times_commands_read_a_real_store(tmp_path):
     assert {row["method"] for row in rows} == {"pca", "glo-mse-pca"}
     assert next(row for row in rows if row["method"] == "glo-mse-pca")["timing"] == glo["timing"]
     assert "| glo-mse-pca |" in r.output
+
+
+def test_codes_gap_replays_the_run_exactly_and_splits_the_gap(tmp_path):
+    """`bench codes-gap` on a real (small) GLO run: the replay from ckpt/prev.pt ends on the
+    run's own codes bitwise, its last epoch's mean pre-step loss is the loss the run logged,
+    and stored = post-step + drift is read per image."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    out, cache = tmp_path / "runs", tmp_path / "cache"
+    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "glo-mse-pca",
+                                  "--steps", "9", "--set", "batch_size=32", "--out", str(out),
+                                  "--cache-dir", str(cache), "--quiet", "--eval-train-n", "8",
+                                  "--eval-test-n", "8"])
+    assert r.exit_code == 0, r.output
+    run = next((out / "lfw25").glob("glo-mse-pca-*"))
+    dump = tmp_path / "gap.json"
+    r = CliRunner().invoke(main, ["codes-gap", str(run), "--cache-dir", str(cache),
+                                  "--json", str(dump)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(dump.read_text())
+    assert res["replay_exact"]["codes_bitwise"] and res["replay_exact"]["generator_max_abs_diff"] == 0
+    assert res["replayed_last_epoch_loss"] == pytest.approx(res["logged_last_epoch_loss"], rel=1e-6)
+    assert res["steps"] == 9 and res["images"] == 80  # the last epoch visits every image
+    m = res["mean"]
+    assert m["post_step"] < m["pre_step"]  # a step lowers its own batch's loss
