@@ -113,7 +113,9 @@ def probe(data_root: Path, out_base: Path, sizes: tuple[int, ...] = (64, 128),
             log(f"{rule.name:<30} {size:>3} px: PCA train MSE {mse:.5f} "
                 f"({mse / PAPER_PCA[size]:.2f}x the paper's {PAPER_PCA[size]}), explained "
                 f"{explained:.3f}, {rows[-1]['seconds']}s")
-    res = {"images": len(paths), "scored": int(scored.size), "d": 256,
+    from bench.provenance import code_version
+
+    res = {"images": len(paths), "scored": int(scored.size), "d": 256, "code": code_version(),
            "units": "MSE per pixel, [-1, 1] pixels", "paper": PAPER_PCA, "rows": rows}
     atomic_write_json(out_base.with_suffix(".json"), res)
     _mean_faces(means, out_base.with_suffix(".png"))

@@ -4,8 +4,9 @@ Crop + resize is linear, so the mean of cropped faces is the crop of the mean fa
 search crops the full-size mean LFW face for every candidate box (centre and side, in
 fractions of the 250x250 image) and keeps the box whose 64 px result correlates best with
 the mean CelebA face. Usage:
-    python scripts/align_lfw.py --data-root ../shared/data
-bench/data/sources.py's LFW_BOX holds the value found; tests/test_alignment.py checks it.
+    python scripts/align_lfw.py --data-root ../shared/data [--target celeba128]
+bench/data/sources.py's LFW_BOX (for celeba32/64's crop) and LFW_BOX_128 (for celeba128's
+tighter one, docs/preprocessing.md) hold the values found; tests/test_alignment.py checks them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PIL import Image
 
 from bench.data import get_dataset, load_split
 from bench.data.alignment import eye_row, face_correlation, mean_face
-from bench.data.sources import LFW_BOX
+from bench.data.sources import LFW_BOX, LFW_BOX_128
 
 
 def crop_mean(full: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
@@ -32,16 +33,22 @@ def crop_mean(full: np.ndarray, box: tuple[float, float, float, float], size: in
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--target", choices=("celeba64", "celeba128"), default="celeba64",
+                    help="the CelebA crop to match (its mean face, compared at 64 px)")
     ap.add_argument("--png", type=Path, default=None,
                     help="also write the mean CelebA and LFW faces side by side (eye rows in red)")
     args = ap.parse_args()
-    celeba = mean_face(load_split(get_dataset("celeba64"), "train", args.data_root).images)
+    celeba = mean_face(load_split(get_dataset(args.target), "train", args.data_root).images)
+    if celeba.shape[0] != 64:
+        celeba = np.asarray(Image.fromarray(celeba.astype(np.float32), "F").resize(
+            (64, 64), Image.Resampling.BOX), dtype=np.float64)
+    current_box = LFW_BOX if args.target == "celeba64" else LFW_BOX_128
     lfw = get_dataset("lfw64")
     paths = [src for _, src in lfw.sources(args.data_root, "train")]
     full = np.mean([np.asarray(Image.open(p).convert("L"), dtype=np.float64) / 255.0
                     for p in paths], axis=0)
-    best = (-1.0, LFW_BOX)
-    for side in np.arange(0.60, 1.001, 0.01):
+    best = (-1.0, current_box)
+    for side in np.arange(0.40, 1.001, 0.01):
         for cx in np.arange(0.45, 0.551, 0.005):
             for cy in np.arange(side / 2, 1 - side / 2 + 1e-9, 0.005):
                 box = tuple(float(round(v, 3)) for v in
@@ -60,8 +67,8 @@ def main() -> None:
         current = mean_face(load_split(get_dataset("lfw64"), "train", args.data_root).images)
         Image.fromarray(side_by_side(celeba, current)).save(args.png)
         print(f"wrote {args.png}: CelebA mean face (left), LFW mean face with LFW_BOX (right)")
-    print(f"current LFW_BOX {LFW_BOX}: correlation "
-          f"{face_correlation(crop_mean(full, LFW_BOX, 64), celeba):.4f}; central full image: "
+    print(f"current box {current_box}: correlation "
+          f"{face_correlation(crop_mean(full, current_box, 64), celeba):.4f}; central full image: "
           f"{face_correlation(crop_mean(full, (0, 0, 1, 1), 64), celeba):.4f}")
 
 

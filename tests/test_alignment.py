@@ -32,3 +32,18 @@ def test_lfw_mean_face_matches_celeba(shared_data, cache_dir, tmp_path):
     sources = get_dataset("lfw64").sources(shared_data, "train")[:400]
     plain = mean_face(np.stack([decode(p, Crop(64, 3)) for _, p in sources]))
     assert face_correlation(plain, celeba) < face_correlation(lfw, celeba) - 0.2
+
+
+@pytest.mark.slow
+def test_lfw128_follows_celeba128s_tighter_crop(shared_data, cache_dir):
+    """celeba128 is the 108-px centre square (docs/preprocessing.md); lfw128's own box puts
+    LFW's faces where that crop puts CelebA's, and the 64 px box would not."""
+    celeba = mean_face(load_split(get_dataset("celeba128"), "train", shared_data, cache_dir).images)
+    lfw = mean_face(load_split(get_dataset("lfw128"), "train", shared_data, cache_dir).images)
+    assert abs(eye_row(lfw) - eye_row(celeba)) <= 3  # of 128 rows
+    assert face_correlation(lfw, celeba) > 0.85
+    sources = get_dataset("lfw128").sources(shared_data, "train")[:400]
+    from bench.data.sources import LFW_BOX
+
+    wide = mean_face(np.stack([decode(p, Crop(128, 3, box=LFW_BOX)) for _, p in sources]))
+    assert face_correlation(wide, celeba) < face_correlation(lfw, celeba) - 0.15
