@@ -83,6 +83,9 @@ class GANSettings:
     beta1: float = 0.5
     ngf: int = 64
     ndf: int = 64
+    # the discriminator's target for real images: 1.0 (DCGAN), or e.g. 0.9 for one-sided
+    # label smoothing (Salimans et al. 2016), which keeps D from saturating
+    real_label: float = 1.0
     loss: LossSpec = LossSpec("mse")  # the inversion loss: Table 1's "GAN, MSE" / "GAN, Lap1"
     invert: InversionSettings = InversionSettings()
 

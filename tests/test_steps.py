@@ -132,3 +132,28 @@ def test_steps_is_recorded_and_changes_the_run_id(tmp_path):
         curves = (d / "curves.csv").read_text().splitlines()
         step_col = curves[0].split(",").index("step")
         assert int(curves[-1].split(",")[step_col]) == c["model"]["steps"]
+
+
+def test_gan_real_label_is_the_discriminators_target_for_real_images(faces):
+    """--set real_label=0.9 (one-sided label smoothing): D's loss on the first step is
+    BCE(D(real), 0.9) + BCE(D(fake), 0), computed here from D's logits before that step."""
+    import torch.nn.functional as F
+
+    from bench.trainer import Batch
+
+    for target in (1.0, 0.9):
+        torch.manual_seed(0)
+        gan = GANModel(GANSettings(d=8, batch_size=32, ngf=8, ndf=8, real_label=target), SHAPE)
+        gan.optimizers = gan.make_optimizers()
+        gan.train_nets = gan.nets()
+        idx = torch.arange(32)
+        x = faces.batch(idx)
+        gen = torch.Generator().manual_seed(5)
+        z = torch.randn(32, 8, generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            d_real = gan.discriminator(x).float()
+            d_fake = gan.discriminator(gan.generator(z)).float()
+        want = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, target))
+                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        out = gan.train_step(Batch(idx, x, gen, 0), RunContext(None, quiet=True))
+        assert float(out["loss_d"]) == pytest.approx(float(want), rel=1e-5), target

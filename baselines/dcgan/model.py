@@ -56,7 +56,8 @@ class GANModel(Trainable):
             fake = generator(z)
             d_real = discriminator(real).float()
             d_fake = discriminator(fake.detach()).float()
-            loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+            real_target = torch.full_like(d_real, self.settings.real_label)
+            loss_d = (F.binary_cross_entropy_with_logits(d_real, real_target)
                       + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
         opt_d, opt_g = self.optimizers["opt_d"], self.optimizers["opt_g"]
         opt_d.zero_grad(set_to_none=True)
