@@ -183,10 +183,10 @@ def _display_rows(df: pd.DataFrame) -> list[dict]:
                     "paper MSE": _fmt(r["paper_mse"], 4), "ours - paper": _fmt(r["diff"], 4, True),
                     "train Lap1": _fmt(r["train_lap1"]), "test MSE": _fmt(r["test_mse"]),
                     "held-out MSE": _fmt(r["heldout_mse"]) + (f" ({r['heldout_dataset']})"
-                                                             if r["heldout_dataset"] else ""),
-                    "codes: stored / re-inverted": "-" if r.get("codes_reinverted_mse") is None
+                                                             if isinstance(r["heldout_dataset"], str) else ""),
+                    "codes: stored / re-inverted": "-" if _fmt(r.get("codes_reinverted_mse")) == "-"
                     else f"{_fmt(r['codes_stored_mse'])} / {_fmt(r['codes_reinverted_mse'])} "
-                         f"({r['codes_check_n']})",
+                         f"({int(r['codes_check_n'])})",
                     "seeds": str(r["seeds"])})
     return out
 

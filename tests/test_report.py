@@ -42,6 +42,15 @@ def test_every_row_present_and_missing_shown_as_missing(store):
     md = (root / "reports" / "lfw25" / "table1.md").read_text()
     assert md.count("missing") == 6 and "[-1, 1]" in md
     assert "GLO, Lap1, PCA init" in output and "missing" in output  # the terminal table
+    # a missing row's cells are dashes, not "nan"; the code check names its image count
+    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+             for line in md.splitlines()[4:]}
+    header = [c.strip() for c in md.splitlines()[2].split("|")[2:-1]]
+    assert "nan" not in md
+    assert cells["GAN, MSE"][header.index("held-out MSE")] == "-"
+    assert cells["GAN, MSE"][header.index("codes: stored / re-inverted")] == "-"
+    assert re.fullmatch(r"0\.\d{5} / 0\.\d{5} \(\d+\)",
+                        cells["GLO, MSE, PCA init"][header.index("codes: stored / re-inverted")])
 
 
 # Table 1 of the paper (train MSE), typed here from the paper, independently of bench/paper.py
