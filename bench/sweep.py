@@ -95,7 +95,11 @@ class SweepSpec:
                 label = extra.pop("label", None)
                 swept = {**combo, **extra}
                 settings = {**self.fixed, **swept}
-                text = label or (", ".join(f"{k}={_text(v)}" for k, v in swept.items()) or "base")
+                # a listed point's label names it within one grid combination; across
+                # combinations the combination's values are added, so no two points share one
+                grid_text = ", ".join(f"{k}={_text(v)}" for k, v in combo.items())
+                text = (", ".join(t for t in (label, grid_text) if t) if label is not None
+                        else ", ".join(f"{k}={_text(v)}" for k, v in swept.items()) or "base")
                 out.append(Point(text, swept, tuple(Assignment(k, _text(v))
                                                     for k, v in settings.items())))
                 if label is not None:
@@ -287,12 +291,12 @@ def sweep_table(spec: SweepSpec, log=print) -> tuple[list[dict], list[dict]]:
                 for point, _m, seed, _rs, plan in plans
                 if point is None and loaded[plan.run.path] is not None}
     rows, records = [], {}
-    by_key: dict[tuple[str, str], list[tuple[int, dict | None]]] = {}
+    by_key: dict[tuple[tuple[Assignment, ...], str], list[tuple[int, dict | None]]] = {}
     order: list[tuple[Point, str]] = []
     for point, method, seed, _rs, plan in plans:
         if point is None:
             continue
-        key = (point.label, method)
+        key = (point.assignments, method)  # a point is its settings, whatever its label
         if key not in by_key:
             by_key[key] = []
             order.append((point, method))
@@ -301,7 +305,7 @@ def sweep_table(spec: SweepSpec, log=print) -> tuple[list[dict], list[dict]]:
         if info is not None:
             records[path.name] = run_record(info)
     for point, method in order:
-        runs = by_key[(point.label, method)]
+        runs = by_key[(point.assignments, method)]
         done = [(s, i) for s, i in runs if i is not None]
         row: dict[str, Any] = {"point": point.label, "method": method,
                                **{k: point.values.get(k) for k in _swept_keys(spec)},

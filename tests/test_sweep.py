@@ -53,9 +53,23 @@ eval_test_n = 8
 def test_spec_file_expands_grid_times_points(tmp_path):
     spec = load_spec(write(tmp_path, SPEC.format(out=tmp_path / "r", rep=tmp_path / "p")))
     pts = spec.expand()
-    assert [p.label for p in pts] == ["slow codes", "d=8, lr_z=30", "slow codes", "d=16, lr_z=30"]
+    assert [p.label for p in pts] == ["slow codes, d=8", "d=8, lr_z=30", "slow codes, d=16",
+                                      "d=16, lr_z=30"]
     assert [str(a) for a in pts[1].assignments] == ["steps=4", "d=8", "lr_z=30"]
     assert spec.source.startswith("bench sweep run ")
+
+
+def test_labelled_points_across_a_grid_are_separate_rows(tmp_path):
+    """A listed point's label is shared by every grid combination it is crossed with: the
+    table must still give each combination its own row, not pool them as if they were seeds."""
+    text = SPEC.format(out=tmp_path / "r", rep=tmp_path / "p").replace("seeds = [0, 1]", "seeds = [0]")
+    r = invoke("sweep", "run", write(tmp_path, text), "--cache-dir", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((tmp_path / "p" / "table.csv").open()))
+    assert [(row["point"], row["d"], row["seeds"]) for row in rows] == [
+        ("slow codes, d=8", "8", "1/1"), ("d=8, lr_z=30", "8", "1/1"),
+        ("slow codes, d=16", "16", "1/1"), ("d=16, lr_z=30", "16", "1/1")]
+    assert len({row["runs"] for row in rows}) == 4
 
 
 @pytest.mark.parametrize("change, message", [
