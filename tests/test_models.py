@@ -229,6 +229,12 @@ def test_gan_learns_the_faces(faces):
            for name, m in (("untrained", untrained), ("trained", trained))}
     assert err["trained"] < 0.8 * err["untrained"], err  # measured: 0.103 vs 0.174
     assert all(np.isfinite(row["loss_d"]) for row in ctx.curves)
+    # the curves say whether G has started: real_std is the data's pixel std (here computed
+    # from the images themselves), fake_std G's, which grows from the grey of initialisation
+    pixels = faces.batch(torch.arange(len(faces))).float()
+    assert np.mean([row["real_std"] for row in ctx.curves]) == pytest.approx(float(pixels.std()), rel=0.1)
+    first, last = ctx.curves[0]["fake_std"], ctx.curves[-1]["fake_std"]
+    assert first < 0.5 * ctx.curves[0]["real_std"] and last > 1.2 * first, (first, last)  # 0.119, 0.166
 
 
 def test_vae_loss_falls_and_samples_are_images(faces):

@@ -69,9 +69,13 @@ class GANModel(Trainable):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        # fake_std against real_std (pixel std of the batch) shows whether G has started: a GAN
+        # whose D wins at once leaves G's output at the flat grey of its initialisation
+        # (docs/gan128.md)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                 "d_real": torch.sigmoid(d_real.detach()).mean(),
-                "d_fake": torch.sigmoid(d_fake.detach()).mean()}
+                "d_fake": torch.sigmoid(d_fake.detach()).mean(),
+                "fake_std": fake.detach().float().std(), "real_std": real.detach().float().std()}
 
     def decode(self, codes: Tensor) -> Tensor:
         self.generator.eval()
