@@ -30,6 +30,14 @@ def crop_mean(full: np.ndarray, box: tuple[float, float, float, float], size: in
     return np.asarray(out, dtype=np.float64)
 
 
+def at_64(face: np.ndarray) -> np.ndarray:
+    """A mean face at the 64 px the search compares at (box-averaged down from 128 px)."""
+    if face.shape[0] == 64:
+        return face
+    return np.asarray(Image.fromarray(face.astype(np.float32), "F").resize(
+        (64, 64), Image.Resampling.BOX), dtype=np.float64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -38,11 +46,9 @@ def main() -> None:
     ap.add_argument("--png", type=Path, default=None,
                     help="also write the mean CelebA and LFW faces side by side (eye rows in red)")
     args = ap.parse_args()
-    celeba = mean_face(load_split(get_dataset(args.target), "train", args.data_root).images)
-    if celeba.shape[0] != 64:
-        celeba = np.asarray(Image.fromarray(celeba.astype(np.float32), "F").resize(
-            (64, 64), Image.Resampling.BOX), dtype=np.float64)
-    current_box = LFW_BOX if args.target == "celeba64" else LFW_BOX_128
+    celeba = at_64(mean_face(load_split(get_dataset(args.target), "train", args.data_root).images))
+    current_box, current_set = ((LFW_BOX, "lfw64") if args.target == "celeba64"
+                                else (LFW_BOX_128, "lfw128"))
     lfw = get_dataset("lfw64")
     paths = [src for _, src in lfw.sources(args.data_root, "train")]
     full = np.mean([np.asarray(Image.open(p).convert("L"), dtype=np.float64) / 255.0
@@ -64,9 +70,10 @@ def main() -> None:
     if args.png:
         from bench.data.alignment import side_by_side
 
-        current = mean_face(load_split(get_dataset("lfw64"), "train", args.data_root).images)
+        current = at_64(mean_face(load_split(get_dataset(current_set), "train", args.data_root).images))
         Image.fromarray(side_by_side(celeba, current)).save(args.png)
-        print(f"wrote {args.png}: CelebA mean face (left), LFW mean face with LFW_BOX (right)")
+        print(f"wrote {args.png}: CelebA mean face (left), LFW mean face with {current_set}'s box "
+              f"{current_box} (right)")
     print(f"current box {current_box}: correlation "
           f"{face_correlation(crop_mean(full, current_box, 64), celeba):.4f}; central full image: "
           f"{face_correlation(crop_mean(full, (0, 0, 1, 1), 64), celeba):.4f}")
