@@ -191,7 +191,7 @@ def _profile_defaults(family: str, profile: str, resolution: int) -> dict[str, A
     width = 32 if resolution <= 64 else 16
     # the GAN stays 32 wide at 128 px: 16 wide, D wins within 25 steps and G's output never
     # leaves the flat grey of its initialisation (train MSE 0.30 after 10 epochs against 0.047
-    # at 32 wide; docs/gan128.md). At 128 px the GAN's generator is so wider than GLO's and
+    # at 32 wide; docs/gan128.md). So at 128 px the GAN's generator is wider than GLO's and
     # the VAE's, which learn at 16; the difference favours the GAN.
     gan_width = 32
     # GLO and the VAE train to their plateau (docs/convergence.md): at most CPU_MAX_EPOCHS,

@@ -161,8 +161,13 @@ def table1(dataset: str, results: dict[str, MethodRuns]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _absent(v) -> bool:
+    """None, or the NaN a DataFrame puts in a missing row's cell."""
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
 def _fmt(v, digits: int = 5, signed: bool = False) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if _absent(v):
         return "-"
     return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
 
@@ -184,7 +189,7 @@ def _display_rows(df: pd.DataFrame) -> list[dict]:
                     "train Lap1": _fmt(r["train_lap1"]), "test MSE": _fmt(r["test_mse"]),
                     "held-out MSE": _fmt(r["heldout_mse"]) + (f" ({r['heldout_dataset']})"
                                                              if isinstance(r["heldout_dataset"], str) else ""),
-                    "codes: stored / re-inverted": "-" if _fmt(r.get("codes_reinverted_mse")) == "-"
+                    "codes: stored / re-inverted": "-" if _absent(r.get("codes_reinverted_mse"))
                     else f"{_fmt(r['codes_stored_mse'])} / {_fmt(r['codes_reinverted_mse'])} "
                          f"({int(r['codes_check_n'])})",
                     "seeds": str(r["seeds"])})

@@ -56,6 +56,10 @@ RUN_KEYS = ("profile", "precision", "device", "data_root", "cache_dir", "eval_tr
             "eval_test_n", "eval_fid_n", "heldout", "lap1", "subset", "ckpt_interval_s")
 
 
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_text(v)}" for k, v in values.items())
+
+
 @dataclass(frozen=True)
 class Point:
     """One grid point: a label and its assignments (the sweep's fixed ones included)."""
@@ -97,9 +101,8 @@ class SweepSpec:
                 settings = {**self.fixed, **swept}
                 # a listed point's label names it within one grid combination; across
                 # combinations the combination's values are added, so no two points share one
-                grid_text = ", ".join(f"{k}={_text(v)}" for k, v in combo.items())
-                text = (", ".join(t for t in (label, grid_text) if t) if label is not None
-                        else ", ".join(f"{k}={_text(v)}" for k, v in swept.items()) or "base")
+                text = (", ".join(t for t in (label, _pairs(combo)) if t) if label is not None
+                        else _pairs(swept) or "base")
                 out.append(Point(text, swept, tuple(Assignment(k, _text(v))
                                                     for k, v in settings.items())))
                 if label is not None:
