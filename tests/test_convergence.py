@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.claims import evaluate_claims
+from bench.claims import claims_for, evaluate_claims
 from bench.convergence import crossing, epoch_seconds, plateaued, power_fit, summarize
 from bench.report import MethodRuns, claim_evidence, convergence, per_method_metrics
 
@@ -94,7 +94,7 @@ def test_the_report_explains_why_glo_loses_to_pca(tmp_path):
     assert by_method["GLO, Lap1, PCA init"]["power-law slope"] == "-"  # Lap1 is not in MSE units
 
     claims = evaluate_claims(per_method_metrics(results))
-    claim_evidence(claims, results, curves, target)
+    claim_evidence(claims_for(None), claims, results, curves, target)
     vs_pca = next(c for c in claims if c["claim"].endswith("better than PCA"))
     assert vs_pca["holds"] is False
     assert "not converged" in vs_pca["why"] and "still falling" in vs_pca["why"]
@@ -122,7 +122,7 @@ def test_a_figure1_claim_that_holds_only_by_initialisation_says_so(flat_init, ca
                "pca": MethodRuns("pca", "complete", [_spectrum_run(0.755)]),
                "vae-mse": MethodRuns("vae-mse", "complete", [_spectrum_run(0.816)])}
     claims = evaluate_claims(per_method_metrics(results))
-    claim_evidence(claims, results, {}, None)
+    claim_evidence(claims_for(None), claims, results, {}, None)
     vs_pca = next(c for c in claims if c["claim"].startswith("Figure 1") and "PCA" in c["claim"])
     assert vs_pca["holds"] is True  # 0.617 < 0.755 either way
     assert ("initial codes already satisfy it" in vs_pca["why"]) is caveat

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A CelebA report at the paper's training budget, from one command and one code version:
+#   scripts/report_budget.sh DATASET STORE [DATA_ROOT]      (DATASET: celeba64 or celeba128)
+# Every neural row trains STEPS optimiser steps (default 31,800, the paper's: 25 epochs of
+# 162,770 images at batch 128; GAN: generator steps) at the cpu profile's widths for DATASET
+# (64 px: ngf 32, batch 64; 128 px: GLO and the VAE 16 wide, the GAN 32) on the 10,000 shared
+# CelebA training images, held-out LFW at the same size (lfw64 / lfw128).
+# Order: the rows that decide the paper's claims first -- seed 0 of PCA and the four GLO
+# rows, then the GAN pair (GAN-Lap1 reuses GAN-MSE's training) and the VAE pair, then seeds
+# 1 and 2 of PCA and both GLO-PCA rows. With LAP1_PAPER=1 (celeba64's default) last the
+# `--lap1 paper` GLO-Lap1-PCA and GAN-Lap1 (seed 0) in STORE-lap1paper (the GAN-MSE run is
+# copied there so its GAN is reused, not retrained). Then the report, into this tree's reports/.
+# Runs already complete in STORE are skipped and an interrupted one resumes from its last
+# checkpoint, so rerun the same command after a kill or a reboot. Keep STORE outside the
+# checkout (e.g. ~/glo-bench-runs/celeba128-budget) and run from a pinned worktree
+# (git worktree add ~/glo-bench-runs/code-COMMIT COMMIT), so that every row is one code version.
+# STEPS=0 PLATEAU=0.01 gives the plateau-budget report (reports/celeba64-plateau).
+# PRECISION (default bf16 autocast) is the same for every run.
+# Refuses to run from a tree whose model/harness sources differ from a commit.
+set -euo pipefail
+USAGE="usage: scripts/report_budget.sh celeba64|celeba128 STORE [DATA_ROOT]"
+DATASET=${1:?$USAGE}
+STORE=${2:?$USAGE}
+DATA=${3:-${BENCH_DATA:-../shared/data}}
+case "$DATASET" in
+  celeba64) HELDOUT=lfw64; LAP1_PAPER=${LAP1_PAPER:-1} ;;
+  celeba128) HELDOUT=lfw128; LAP1_PAPER=${LAP1_PAPER:-0} ;;
+  *) echo "scripts/report_budget.sh: DATASET must be celeba64 or celeba128, not '$DATASET' ($USAGE)" >&2; exit 2 ;;
+esac
+STEPS=${STEPS:-31800}
+PRECISION=${PRECISION:-bf16}
+cd "$(dirname "$0")/.."
+if [ -n "$(git status --porcelain -- bench baselines glo 2>/dev/null)" ]; then
+  echo "scripts/report_budget.sh: uncommitted changes under bench/ baselines/ glo/; commit them first" >&2
+  exit 2
+fi
+bench() { python -m bench "$@"; }  # the bench package of this tree (a pinned worktree too)
+COMMON=(--dataset "$DATASET" --data-root "$DATA" --heldout "$HELDOUT" --out "$STORE"
+        --precision "$PRECISION" --ckpt-interval 120 --quiet)
+[ "$STEPS" != 0 ] && COMMON+=(--steps "$STEPS")
+[ -n "${PLATEAU:-}" ] && COMMON+=(--plateau "$PLATEAU")
+GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
+bench run --seed 0 "${COMMON[@]}" --model pca "${GLO[@]}"
+bench run --seed 0 "${COMMON[@]}" --model gan-mse --model gan-lap1
+bench run --seed 0 "${COMMON[@]}" --model vae-mse --model vae-lap1
+for seed in 1 2; do
+  bench run --seed "$seed" "${COMMON[@]}" --model pca --model glo-mse-pca --model glo-lap1-pca
+done
+if [ "$LAP1_PAPER" = 1 ]; then
+  # the paper's Lap1 (docs/lap1.md) at the budget: GLO trained with it, and the GAN's ratio
+  EXTRA="$STORE-lap1paper"
+  mkdir -p "$EXTRA/$DATASET"
+  for run in "$STORE/$DATASET"/gan-mse-*; do
+    [ -f "$run/metrics.json" ] && [ ! -e "$EXTRA/$DATASET/$(basename "$run")" ] && cp -r "$run" "$EXTRA/$DATASET/"
+  done
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --lap1 paper --model gan-lap1 --model glo-lap1-pca
+fi
+bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA"
