@@ -16,6 +16,9 @@
 # (git worktree add ~/glo-bench-runs/code-COMMIT COMMIT), so that every row is one code version.
 # STEPS=0 PLATEAU=0.01 gives the plateau-budget report (reports/celeba64-plateau).
 # PRECISION (default bf16 autocast) is the same for every run.
+# The GAN's reconstructions invert z with GAN_INVERT_STEPS Adam steps per restart (default 500,
+# the paper profile's; the cpu profile's 150 leave the GAN's MSE ~10% above a converged
+# inversion: 0.0474 / 0.0429 / 0.0427 at 150 / 500 / 1500 steps, docs/gan128.md).
 # Refuses to run from a tree whose model/harness sources differ from a commit.
 set -euo pipefail
 USAGE="usage: scripts/report_budget.sh celeba64|celeba128 STORE [DATA_ROOT]"
@@ -41,7 +44,8 @@ COMMON=(--dataset "$DATASET" --data-root "$DATA" --heldout "$HELDOUT" --out "$ST
 [ -n "${PLATEAU:-}" ] && COMMON+=(--plateau "$PLATEAU")
 GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
 bench run --seed 0 "${COMMON[@]}" --model pca "${GLO[@]}"
-bench run --seed 0 "${COMMON[@]}" --model gan-mse --model gan-lap1
+GAN_INVERT=(--invert-steps "${GAN_INVERT_STEPS:-500}")
+bench run --seed 0 "${COMMON[@]}" "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1
 bench run --seed 0 "${COMMON[@]}" --model vae-mse --model vae-lap1
 for seed in 1 2; do
   bench run --seed "$seed" "${COMMON[@]}" --model pca --model glo-mse-pca --model glo-lap1-pca
@@ -53,6 +57,7 @@ if [ "$LAP1_PAPER" = 1 ]; then
   for run in "$STORE/$DATASET"/gan-mse-*; do
     [ -f "$run/metrics.json" ] && [ ! -e "$EXTRA/$DATASET/$(basename "$run")" ] && cp -r "$run" "$EXTRA/$DATASET/"
   done
-  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --lap1 paper --model gan-lap1 --model glo-lap1-pca
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --lap1 paper --model glo-lap1-pca
 fi
 bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA"
