@@ -158,6 +158,11 @@ class RunContext:
         self.last_finite: float | None = None
         self.ckpt_min_interval_s = ckpt_min_interval_s
         self._last_ckpt = time.monotonic()
+        # training seconds of earlier processes of this run (from the checkpoint it resumes),
+        # and when this process's training began: checkpoints carry the sum, so a resumed
+        # run's fit time counts every process's training up to the checkpoint it resumed
+        self.fit_s_earlier = 0.0
+        self._fit_t0 = time.monotonic()
         self._log_file = None
         if self.path is not None and dist.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -233,7 +238,9 @@ class RunContext:
         if not self.dist.is_main:
             return False
         buf = io.BytesIO()
-        torch.save({**state, "rng_cpu": torch.get_rng_state(), "curves": self.curves}, buf)
+        fit_s = self.fit_s_earlier + time.monotonic() - self._fit_t0
+        torch.save({**state, "rng_cpu": torch.get_rng_state(), "curves": self.curves,
+                    "fit_s": fit_s}, buf)
         data = buf.getvalue()
         last, prev = self.ckpt_dir / "last.pt", self.ckpt_dir / "prev.pt"
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +256,7 @@ class RunContext:
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The newest checkpoint whose checksum holds, or None; corrupt ones are reported.
         Every rank reads the same file (rank 0 wrote it; the run folder is shared)."""
+        self._fit_t0 = time.monotonic()  # training starts (or resumes) here
         if self.ckpt_dir is None:
             return None
         for name in ("last.pt", "prev.pt"):
@@ -266,6 +274,7 @@ class RunContext:
             state = load_tensors(io.BytesIO(data), p, map_location=self.device)
             torch.set_rng_state(state.pop("rng_cpu"))
             self.curves = list(state.pop("curves", []))
+            self.fit_s_earlier = float(state.pop("fit_s", 0.0))  # 0: written before it was kept
             self.log(f"resuming from {p} (epoch {state.get('epoch')})")
             return state
         return None

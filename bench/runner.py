@@ -146,7 +146,11 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
     try:
         model.fit(TrainData.from_array(images, ctx.device), ctx)
         fit_s = time.time() - t0
-        ctx.log(f"fit done in {fit_s:.1f}s; evaluating")
+        # a resumed run's training also ran in earlier processes (up to the checkpoint it
+        # resumed); an adopted sibling's training is the sibling's, not this run's
+        earlier = ctx.fit_s_earlier if reused is None else 0.0
+        ctx.log(f"fit done in {fit_s:.1f}s" + (f" (+{earlier:.1f}s in earlier processes of this "
+                                               f"run)" if earlier else "") + "; evaluating")
         ev = evaluate_run(model, config, images, data.test.images,
                           None if data.held is None else data.held.images, ctx, fidelity)
         if dist.is_main:
@@ -168,8 +172,11 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
             run.set_status("failed", error=f"{type(e).__name__}: {e}")
         raise
     metrics = ev.metrics
-    metrics["timing"] = {"fit_s": round(fit_s, 2), "eval_s": round(time.time() - t0 - fit_s, 2),
-                         "total_s": round(time.time() - t0, 2)}
+    metrics["timing"] = {"fit_s": round(earlier + fit_s, 2),
+                         "eval_s": round(time.time() - t0 - fit_s, 2),
+                         "total_s": round(earlier + time.time() - t0, 2)}
+    if earlier:
+        metrics["timing"]["fit_s_earlier_processes"] = round(earlier, 2)
     if reused is not None:
         metrics["timing"]["training_reused_from"] = reused
     metrics["curves_final"] = ctx.curves[-1] if ctx.curves else {}

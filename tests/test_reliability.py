@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bench.cli import main
+from bench.context import RunContext
 from bench.data import get_dataset, load_split
 from bench.errors import DataError
 from tests.conftest import ATTRIBUTES, ROOT, SHARED_DATA, make_celeba_subset
@@ -130,6 +131,30 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
         log = (_run_dir(out) / "log.txt").read_text()
         assert re.search(r"resuming from \S+" + resumed_from, log), (moment, log[-1500:])
         assert _result(out) == straight, moment  # bitwise: same floats, same codes
+        if moment == "during evaluation":  # all training ran in the killed process
+            first_fit = float(re.search(r"fit done in ([0-9.]+)s", log).group(1))
+            timing = json.loads((_run_dir(out) / "metrics.json").read_text())["timing"]
+            assert timing["fit_s"] >= 0.9 * first_fit, (timing, first_fit)
+            assert 0 < timing["fit_s_earlier_processes"] <= timing["fit_s"]
+
+
+def test_a_resumed_run_counts_the_training_seconds_of_earlier_processes(tmp_path):
+    """Fit seconds survive a restart: the checkpoint carries the training time so far, and
+    the next process starts counting from there (the budget runs resume across sessions)."""
+    first = RunContext(tmp_path, ckpt_min_interval_s=0.0)
+    first.load_checkpoint()  # training starts
+    time.sleep(0.3)
+    assert first.save_checkpoint({"epoch": 0}, final=False)
+    first.close()
+    second = RunContext(tmp_path)
+    state = second.load_checkpoint()
+    assert state["epoch"] == 0 and "fit_s" not in state
+    assert 0.3 <= second.fit_s_earlier < 5
+    time.sleep(0.2)
+    assert second.save_checkpoint({"epoch": 1}, final=True)
+    third = RunContext(tmp_path)
+    third.load_checkpoint()
+    assert third.fit_s_earlier >= 0.5  # both processes' seconds
 
 
 def test_out_under_a_file_is_a_clear_error(tmp_path):
