@@ -65,6 +65,17 @@ def improvements(loss: list[float]) -> list[float]:
     return [(a - b) / abs(a) if a else 0.0 for a, b in zip(loss[:-1], loss[1:], strict=False)]
 
 
+def tail_improvement(step: list[int], loss: list[float], frac: float = 0.25) -> float | None:
+    """The loss's relative fall over the last ``frac`` of the steps trained (from the epoch
+    nearest that point to the last): a step budget's measure of "still falling", where a
+    long run's per-epoch improvement is small whether or not its loss has levelled off."""
+    if len(step) < 3:
+        return None
+    i = int(np.argmin(np.abs(np.asarray(step, float) - (1 - frac) * step[-1])))
+    i = min(i, len(step) - 2)
+    return (loss[i] - loss[-1]) / abs(loss[i]) if loss[i] else None
+
+
 def plateaued(loss: list[float], rel: float = PLATEAU_REL, epochs: int = PLATEAU_EPOCHS) -> bool:
     """True when each of the last ``epochs`` epochs improved the loss by less than ``rel``:
     the trainer's own plateau rule (``--plateau rel``) would have stopped here."""
@@ -113,6 +124,7 @@ def summarize(run_path: Path, target: float | None, loss_is_mse: bool) -> dict |
         return None
     imp = improvements(c["loss"])
     out = {**c, "last_improvement": imp[-1] if imp else None,
+           "tail_improvement": tail_improvement(c["step"], c["loss"]),
            "plateaued": plateaued(c["loss"]), "loss_is_mse": loss_is_mse}
     if loss_is_mse and target is not None:
         fit = power_fit(c["step"], c["loss"])

@@ -67,6 +67,9 @@ COLUMN_HELP = {
     "steps": "optimiser steps trained",
     "training loss": "what the curve measures (GLO-MSE: MSE per pixel, comparable with PCA's)",
     "last epoch": "relative improvement of the epoch loss in the last epoch",
+    "last quarter": "relative change of the epoch loss over the last quarter of the steps "
+                    "trained (a step budget's view: over hundreds of epochs each epoch "
+                    "changes little even while the loss still falls)",
     "plateaued": f"the epoch loss improved by less than {PLATEAU_REL:.0%} in each of the last "
                  f"{PLATEAU_EPOCHS} epochs (what --plateau {PLATEAU_REL} stops on)",
     "power-law slope": "k in loss ~ step^k, fitted over the last half of the epochs (GLO-MSE)",
@@ -300,6 +303,7 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
             row = {"Method": METHOD_LABELS[method], "seed": str(cfg["seed"]),
                    "epochs": str(cfg["model"].get("epochs", "-")), "steps": "-",
                    "training loss": "none logged (adversarial losses only)", "last epoch": "-",
+                   "last quarter": "-",
                    "plateaued": "unknown", "power-law slope": "-",
                    "projected steps to PCA": "-", "x steps trained": "-"}
             if c is not None:
@@ -311,6 +315,8 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
                                               "vae": "reconstruction x pixels + KL"}.get(
                                 cfg["family"], "-"),
                             "last epoch": "-" if last is None else f"{-last:+.2%}",
+                            "last quarter": ("-" if c["tail_improvement"] is None
+                                             else f"{-c['tail_improvement']:+.1%}"),
                             "plateaued": "yes" if c["plateaued"] else "no"})
                 if c.get("fit") is not None:
                     row["power-law slope"] = f"{c['fit']['k']:.3f}"
@@ -324,6 +330,42 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
 
 def _glo_methods(claim) -> list[str]:
     return [m for m in (claim.better, *claim.worse) if m.startswith("glo")]
+
+
+TAIL_FALLING = 0.01  # a loss still falling: >= 1% over the last quarter of the steps
+
+
+def _mean_metric(results: dict[str, MethodRuns], method: str, *keys: str) -> float | None:
+    vals = []
+    for r in results[method].runs if method in results else []:
+        v = r["metrics"]
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if isinstance(v, int | float):
+            vals.append(float(v))
+    return float(np.mean(vals)) if vals else None
+
+
+def _glo_pair_evidence(claim, results: dict[str, MethodRuns]) -> list[str]:
+    """For a failed claim between two GLO rows: whether the generator is behind too (the
+    checked images re-inverted with each frozen generator), and how each row scores on Lap1,
+    the loss a Lap1 row trains on."""
+    if not (claim.better.startswith("glo") and len(claim.worse) == 1
+            and claim.worse[0].startswith("glo")):
+        return []
+    a, b = claim.better, claim.worse[0]
+    out = []
+    ra, rb = (_mean_metric(results, m, "codes", "reinverted_mse") for m in (a, b))
+    if ra is not None and rb is not None:
+        side = ("so the generator is behind, not only the stored codes" if ra >= rb else
+                "so its generator is ahead: the stored codes are what lag")
+        out.append(f"re-inverted with each frozen generator (its own loss): {METHOD_LABELS[a]} {ra:.4f}, "
+                   f"{METHOD_LABELS[b]} {rb:.4f}, {side}")
+    la, lb = (_mean_metric(results, m, "train", "lap1") for m in (a, b))
+    if la is not None and lb is not None:
+        out.append(f"train Lap1: {METHOD_LABELS[a]} {la:.4f}, {METHOD_LABELS[b]} {lb:.4f}"
+                   + (" (behind on Lap1 too)" if la > lb else ""))
+    return out
 
 
 def _flatness_caveat(claim, results: dict[str, MethodRuns]) -> str:
@@ -375,6 +417,16 @@ def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[
                 falling.append(f"{METHOD_LABELS[m]} {-float(np.mean(lasts)):+.1%}")
         if falling:
             why.append("training loss still falling in the last epoch: " + ", ".join(falling))
+        tails = []  # a step budget's view: per-epoch changes are small over 200 epochs
+        for m in methods:
+            t = [c["tail_improvement"] for c in curves.values()
+                 if c["method"] == m and c.get("tail_improvement") is not None]
+            if t and float(np.mean(t)) >= TAIL_FALLING:
+                tails.append(f"{METHOD_LABELS[m]} {-float(np.mean(t)):+.1%}")
+        if tails:
+            why.append("training loss over the last quarter of the steps: " + ", ".join(tails)
+                       + {1: "", 2: " (neither levelled off)"}.get(len(tails), " (none levelled off)"))
+        why += _glo_pair_evidence(claim, results)
         if "pca" in claim.worse and claim.better.startswith("glo") and target is not None:
             proxy = [c for c in curves.values() if c["method"] == "glo-mse-pca" and c.get("fit")]
             if proxy:

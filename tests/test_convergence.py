@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from bench.claims import claims_for, evaluate_claims
-from bench.convergence import crossing, epoch_seconds, plateaued, power_fit, summarize
+from bench.convergence import (
+    crossing,
+    epoch_seconds,
+    plateaued,
+    power_fit,
+    summarize,
+    tail_improvement,
+)
 from bench.report import MethodRuns, claim_evidence, convergence, per_method_metrics
 
 
@@ -188,3 +195,42 @@ def test_codes_gap_replays_the_run_exactly_and_splits_the_gap(tmp_path):
     assert res["steps"] == 9 and res["images"] == 80  # the last epoch visits every image
     m = res["mean"]
     assert m["post_step"] < m["pre_step"]  # a step lowers its own batch's loss
+
+
+def test_a_long_budget_still_falling_is_told_apart_from_a_levelled_one():
+    """Over 200 epochs each epoch improves < 1% whether or not the loss has levelled off, so
+    the plateau verdict says both stopped; the fall over the last quarter of the steps tells
+    them apart."""
+    steps = [157 * (e + 1) for e in range(200)]
+    falling = [0.1 * (s / 157) ** -0.3 for s in steps]
+    level = [0.02 + 0.05 * math.exp(-s / 2000) for s in steps]
+    assert plateaued(falling) and plateaued(level)
+    assert tail_improvement(steps, falling) == pytest.approx(1 - (4 / 3) ** -0.3, abs=0.002)
+    assert tail_improvement(steps, level) < 1e-4  # below TAIL_FALLING by 100x
+    assert tail_improvement(steps[:2], falling[:2]) is None
+
+
+def test_a_failed_glo_against_glo_claim_says_whether_the_generator_is_behind(tmp_path):
+    """Lap1 vs MSE at a step budget: both curves fall slowly per epoch but still fall over the
+    last quarter; the Lap1 row's generator is behind too (re-inverted) and it scores worse on
+    Lap1 itself. Both are named in the failed claim's evidence; a held claim gets none."""
+    steps = [157 * (e + 1) for e in range(200)]
+    runs = {}
+    for m, scale, reinv, lap1 in (("glo-mse-pca", 0.1, 0.0141, 0.1413),
+                                  ("glo-lap1-pca", 0.9, 0.0151, 0.1519)):
+        curve = [scale * (s / 157) ** -0.3 for s in steps]
+        runs[m] = _write_run(tmp_path / m, m, curve, 157, train_mse=0.015 if "mse" in m else 0.0164,
+                             codes={"stored_mse": 0.015, "reinverted_mse": reinv, "converged": True})
+        runs[m]["metrics"]["train"]["lap1"] = lap1
+    runs["pca"] = _write_run(tmp_path / "pca", "pca", [], train_mse=0.019)
+    results = {m: MethodRuns(m, "complete", [r]) for m, r in runs.items()}
+    _, curves, target = convergence(results)
+    judged = claims_for("celeba64")
+    claims = evaluate_claims(per_method_metrics(results), judged)
+    claim_evidence(judged, claims, results, curves, target)
+    lap1 = next(c for c in claims if c["claim"].startswith("Lap1-trained GLO beats MSE-trained GLO on MSE (PCA"))
+    assert lap1["holds"] is False
+    assert "last quarter of the steps" in lap1["why"] and "neither levelled off" in lap1["why"]
+    assert "the generator is behind" in lap1["why"] and "behind on Lap1 too" in lap1["why"]
+    vs_pca = next(c for c in claims if c["claim"].endswith("better than PCA"))
+    assert vs_pca["holds"] is True and vs_pca["why"] == ""
