@@ -488,10 +488,26 @@ def _settings(run: dict) -> dict:
             "code": cfg.get("code", {}).get("git_commit", cfg.get("code", {}).get("source_sha256")),
             "data fingerprint": cfg.get("data", {}).get("fingerprint", "")[:16],
             "wall s": run["metrics"].get("timing", {}).get("total_s"),
-            "notes": "; ".join([*c.get("notes", []), *(
-                [f"training reused from {run['metrics']['timing']['training_reused_from']} "
-                 f"(wall s excludes it)"]
-                if run["metrics"].get("timing", {}).get("training_reused_from") else [])])}
+            "notes": "; ".join([*c.get("notes", []), *_timing_notes(run)])}
+
+
+def _timing_notes(run: dict) -> list[str]:
+    """What a run's wall seconds cover: an adopted sibling's training is excluded; a run that
+    resumed counts its earlier processes' training only where its code carried them in the
+    checkpoint (the note says which)."""
+    timing = run["metrics"].get("timing", {})
+    notes = []
+    if timing.get("training_reused_from"):
+        notes.append(f"training reused from {timing['training_reused_from']} (wall s excludes it)")
+    log = Path(run["path"]) / "log.txt"
+    resumes = log.read_text().count("resuming from ") if log.is_file() else 0
+    if resumes and "fit_s_earlier_processes" in timing:
+        notes.append(f"resumed {resumes}x; wall s includes {timing['fit_s_earlier_processes']:,.0f} s "
+                     f"of training in earlier processes")
+    elif resumes and not timing.get("training_reused_from"):
+        notes.append(f"resumed {resumes}x; wall s counts only the last process (this code "
+                     f"version did not carry training seconds across a restart)")
+    return notes
 
 
 def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bench.cli import main
 from bench.config import TABLE1_METHODS
-from bench.report import collect, table1
+from bench.report import _timing_notes, collect, table1
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,20 @@ def test_a_table_from_two_code_versions_is_refused_unless_allowed(store, tmp_pat
     page = (tmp_path / "reports" / "lfw25" / "index.html").read_text()
     assert "Mixed code versions" in page
     assert json.loads((tmp_path / "reports" / "lfw25" / "report.json").read_text())["mixed_code_versions"]
+
+
+@pytest.mark.parametrize("timing, resumed, want", [
+    ({"total_s": 100.0}, False, []),
+    ({"total_s": 100.0}, True, ["resumed 1x; wall s counts only the last process"]),
+    ({"total_s": 900.0, "fit_s_earlier_processes": 800.0}, True,
+     ["resumed 1x; wall s includes 800 s of training in earlier processes"]),
+    ({"total_s": 5.0, "training_reused_from": "gan-mse-abc"}, True,
+     ["training reused from gan-mse-abc (wall s excludes it)"]),
+])
+def test_the_settings_table_says_what_a_resumed_runs_seconds_cover(tmp_path, timing, resumed, want):
+    """A run resumed across sessions by code that did not carry its training seconds reports
+    only its last process: the report must not let that pass as the run's cost."""
+    log = "[00:00:00] run x\n" + ("[01:00:00] resuming from ckpt/last.pt (epoch 37)\n" if resumed else "")
+    (tmp_path / "log.txt").write_text(log)
+    notes = _timing_notes({"path": str(tmp_path), "metrics": {"timing": timing}})
+    assert len(notes) == len(want) and all(n.startswith(w) for n, w in zip(notes, want, strict=True))
