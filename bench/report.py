@@ -390,8 +390,10 @@ def _flatness_caveat(claim, results: dict[str, MethodRuns]) -> str:
 def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[str, MethodRuns],
                    curves: dict[str, dict], target: float | None) -> None:
     """Give each failed claim the measured evidence of why, from the runs it compares: GLO
-    codes that are not converged, training losses still falling at the end, and (GLO against
-    PCA) where the GLO-MSE-PCA curve would reach PCA's train MSE."""
+    codes that are not converged, training losses still falling at the end (in the last
+    epoch, or by >= 1% over the last quarter of the steps), for two GLO rows whether the
+    generator is behind too (re-inverted codes) and each row's Lap1, and (GLO against PCA)
+    where the GLO-MSE-PCA curve would reach PCA's train MSE."""
     for claim, entry in zip(judged, claims, strict=True):
         entry["why"] = ""
         if claim.metric == "flatness" and entry["holds"] is not None:
