@@ -335,14 +335,19 @@ def _glo_methods(claim) -> list[str]:
 TAIL_FALLING = 0.01  # a loss still falling: >= 1% over the last quarter of the steps
 
 
-def _mean_metric(results: dict[str, MethodRuns], method: str, *keys: str) -> float | None:
-    vals = []
-    for r in results[method].runs if method in results else []:
-        v = r["metrics"]
-        for k in keys:
-            v = v.get(k) if isinstance(v, dict) else None
-        if isinstance(v, int | float):
-            vals.append(float(v))
+def _mean_metric(results: dict[str, MethodRuns], method: str, metric: str) -> float | None:
+    """A method's mean over its runs of a claim metric (``run_value``: e.g. train_lap1,
+    codes_reinverted_mse); None where no run has it."""
+    vals = [v for r in (results[method].runs if method in results else [])
+            if (v := run_value(r["metrics"], metric)) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _curve_mean(curves: dict[str, dict], method: str, key: str, plateaued_too: bool = True
+                ) -> float | None:
+    """The mean of one convergence value over a method's curves (None where none has it)."""
+    vals = [c[key] for c in curves.values() if c["method"] == method and c.get(key) is not None
+            and (plateaued_too or not c["plateaued"])]
     return float(np.mean(vals)) if vals else None
 
 
@@ -355,13 +360,13 @@ def _glo_pair_evidence(claim, results: dict[str, MethodRuns]) -> list[str]:
         return []
     a, b = claim.better, claim.worse[0]
     out = []
-    ra, rb = (_mean_metric(results, m, "codes", "reinverted_mse") for m in (a, b))
+    ra, rb = (_mean_metric(results, m, "codes_reinverted_mse") for m in (a, b))
     if ra is not None and rb is not None:
         side = ("so the generator is behind, not only the stored codes" if ra >= rb else
                 "so its generator is ahead: the stored codes are what lag")
         out.append(f"re-inverted with each frozen generator (its own loss): {METHOD_LABELS[a]} {ra:.4f}, "
                    f"{METHOD_LABELS[b]} {rb:.4f}, {side}")
-    la, lb = (_mean_metric(results, m, "train", "lap1") for m in (a, b))
+    la, lb = (_mean_metric(results, m, "train_lap1") for m in (a, b))
     if la is not None and lb is not None:
         out.append(f"train Lap1: {METHOD_LABELS[a]} {la:.4f}, {METHOD_LABELS[b]} {lb:.4f}"
                    + (" (behind on Lap1 too)" if la > lb else ""))
@@ -411,20 +416,14 @@ def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[
                                    f" vs re-inverted {np.mean([c['reinverted_mse'] for c in codes]):.4f})")
         if unconverged:
             why.append("GLO codes not converged: " + ", ".join(unconverged))
-        falling = []
-        for m in methods:
-            lasts = [c["last_improvement"] for c in curves.values()
-                     if c["method"] == m and c["last_improvement"] is not None and not c["plateaued"]]
-            if lasts:
-                falling.append(f"{METHOD_LABELS[m]} {-float(np.mean(lasts)):+.1%}")
+        last = {m: _curve_mean(curves, m, "last_improvement", plateaued_too=False) for m in methods}
+        falling = [f"{METHOD_LABELS[m]} {-v:+.1%}" for m, v in last.items() if v is not None]
         if falling:
             why.append("training loss still falling in the last epoch: " + ", ".join(falling))
-        tails = []  # a step budget's view: per-epoch changes are small over 200 epochs
-        for m in methods:
-            t = [c["tail_improvement"] for c in curves.values()
-                 if c["method"] == m and c.get("tail_improvement") is not None]
-            if t and float(np.mean(t)) >= TAIL_FALLING:
-                tails.append(f"{METHOD_LABELS[m]} {-float(np.mean(t)):+.1%}")
+        # a step budget's view: per-epoch changes are small over 200 epochs
+        tail = {m: _curve_mean(curves, m, "tail_improvement") for m in methods}
+        tails = [f"{METHOD_LABELS[m]} {-v:+.1%}" for m, v in tail.items()
+                 if v is not None and v >= TAIL_FALLING]
         if tails:
             why.append("training loss over the last quarter of the steps: " + ", ".join(tails)
                        + {1: "", 2: " (neither levelled off)"}.get(len(tails), " (none levelled off)"))
