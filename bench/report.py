@@ -24,7 +24,7 @@ from bench.errors import BenchError
 from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
-from bench.store import find_runs, load_run
+from bench.store import find_runs, load_run, updated_at
 
 GRID_NAMES = ("recon_train", "recon_test", "recon_heldout", "samples")
 GRID_WIDTH = 560  # px: grids are scaled up by a whole factor (no smoothing) to about this width
@@ -112,10 +112,10 @@ def collect(runs_dir: Path, dataset: str) -> dict[str, MethodRuns]:
             groups: dict[str, list[dict]] = {}
             for i in complete:
                 groups.setdefault(_group_key(i), []).append(i)
-            newest = max(groups.values(), key=lambda g: max(i["status"].get("updated", "") for i in g))
+            newest = max(groups.values(), key=lambda g: max(updated_at(i) for i in g))
             res.state, res.runs = "complete", sorted(newest, key=lambda i: i["config"]["config"]["seed"])
         elif infos:
-            latest = max(infos, key=lambda i: i["status"].get("updated", ""))
+            latest = max(infos, key=updated_at)
             st = latest["status"]
             res.state = st.get("state", "unknown")
             if res.state == "diverged":

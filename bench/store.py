@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import RunLockedError
@@ -58,8 +58,10 @@ class RunDir:
 
     def set_status(self, state: str, **extra) -> None:
         assert state in STATES
-        atomic_write_json(self.status_path, {"state": state, "updated": time.strftime(
-            "%Y-%m-%dT%H:%M:%S%z"), **extra})
+        # microseconds: two runs of one invocation finish within the same second, and "newest"
+        # (the report's row, a sweep's reused run) must not be a tie broken by folder name
+        updated = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        atomic_write_json(self.status_path, {"state": state, "updated": updated, **extra})
 
     # --- lock ------------------------------------------------------------------------
     @property
@@ -97,6 +99,15 @@ def find_runs(root: Path) -> list[RunDir]:
     if not root.is_dir():
         return []
     return [RunDir(p.parent) for p in sorted(root.glob("*/*/config.json"))]
+
+
+def updated_at(info: dict) -> float:
+    """When a run's status was last written, in seconds since the epoch (0 when unknown);
+    reads both the second-resolution stamps of older stores and today's microsecond ones."""
+    try:
+        return datetime.fromisoformat(info["status"]["updated"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
 
 
 def load_run(run: RunDir) -> dict:

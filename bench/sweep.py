@@ -337,7 +337,7 @@ def _same_config(plan) -> dict | None:
     """A complete run of the plan's exact config and data made by other code (the run id
     hashes the source too): `bench sweep report` after a code change still finds the runs
     `bench sweep run` made; the table names every code version it read. Newest first."""
-    from bench.store import RunDir, load_run
+    from bench.store import RunDir, load_run, updated_at
 
     want = json.dumps(plan.config.to_dict(), sort_keys=True, default=str)
     found = []
@@ -351,7 +351,7 @@ def _same_config(plan) -> dict | None:
         run = RunDir(cfg_path.parent)
         if same and run.is_complete():
             found.append(load_run(run))
-    return max(found, key=lambda i: i["status"].get("updated", ""), default=None)
+    return max(found, key=updated_at, default=None)
 
 
 def _swept_keys(spec: SweepSpec) -> list[str]:

@@ -124,6 +124,28 @@ def test_same_seed_under_two_code_versions_is_not_two_seeds(store, tmp_path):
     assert len(res.runs) == 1 and res.runs[0]["path"] == str(src)
 
 
+def test_the_newest_group_wins_when_two_runs_finish_within_one_second(store, tmp_path):
+    """One `bench run --set ...` finishes a default run and an overridden one within the same
+    second: the report shows the one written last, not whichever folder name sorts first."""
+    import shutil
+
+    from bench.store import RunDir
+
+    root, _ = store
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "runs", runs)
+    (src,) = (runs / "lfw25").glob("pca-*")
+    newer = runs / "lfw25" / "pca-zzzzzzzzzzzz"  # sorts after the original
+    shutil.copytree(src, newer)
+    cfg = json.loads((newer / "config.json").read_text())
+    cfg["config"]["overrides"] = ["d=8"]  # another (config) group
+    (newer / "config.json").write_text(json.dumps(cfg))
+    RunDir(src).set_status("complete")
+    RunDir(newer).set_status("complete")
+    res = collect(runs, "lfw25")["pca"]
+    assert [r["path"] for r in res.runs] == [str(newer)]
+
+
 def test_a_table_from_two_code_versions_is_refused_unless_allowed(store, tmp_path):
     import shutil
 
