@@ -24,6 +24,7 @@ from bench.errors import BenchError
 from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
+from bench.related import load_related, side_by_side
 from bench.store import find_runs, load_run, updated_at
 
 GRID_NAMES = ("recon_train", "recon_test", "recon_heldout", "samples")
@@ -671,6 +672,8 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings, "scored_images": same_images,
               "related_pages": [name for name, _ in related]}
+    report["side_by_side"] = side_by_side(out.name, report,
+                                          load_related(out_dir, dataset, safe_name(dataset)))
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
     page = env.get_template("report.html.j2").render(
@@ -678,6 +681,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
         convergence=conv_rows, curve_files=curve_files, same_images=same_images,
-        related=related, generated=report["generated"], esc=html.escape)
+        related=related, compare=report["side_by_side"], generated=report["generated"],
+        esc=html.escape)
     atomic_write_text(out / "index.html", page)
     return out, to_text(rows)

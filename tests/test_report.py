@@ -184,3 +184,31 @@ def test_the_settings_table_says_what_a_resumed_runs_seconds_cover(tmp_path, tim
     (tmp_path / "log.txt").write_text(log)
     notes = _timing_notes({"path": str(tmp_path), "metrics": {"timing": timing}})
     assert len(notes) == len(want) and all(n.startswith(w) for n, w in zip(notes, want, strict=True))
+
+
+def test_another_report_of_the_dataset_is_shown_side_by_side(store, tmp_path):
+    """A report kept beside the new one (e.g. reports/celeba64-plateau next to the budget
+    report) gets a table per Table-1 row and per claim, each page's own numbers in its own
+    column; a report without one has no such section."""
+    import shutil
+
+    root, _ = store
+    out = tmp_path / "reports"
+    shutil.copytree(root / "reports" / "lfw25", out / "lfw25-shorter")
+    older = json.loads((out / "lfw25-shorter" / "report.json").read_text())
+    pca = next(r for r in older["table1"] if r["method"] == "pca")
+    pca["train_mse"] = 0.5  # what the other page measured
+    (out / "lfw25-shorter" / "report.json").write_text(json.dumps(older))
+    r = CliRunner().invoke(main, ["report", "--runs", str(root / "runs"), "--out", str(out),
+                                  "--dataset", "lfw25"])
+    assert r.exit_code == 0, r.output
+    page = (out / "lfw25" / "index.html").read_text()
+    table = page[page.index('id="side-by-side-table"'):page.index('id="side-by-side-claims"')]
+    here = json.loads((out / "lfw25" / "report.json").read_text())
+    ours = next(r for r in here["table1"] if r["method"] == "pca")["train_mse"]
+    assert "lfw25-shorter: train MSE" in table and "0.50000" in table and f"{ours:.5f}" in table
+    glo = next(row for row in here["side_by_side"]["rows"] if row["Method"] == "GLO, MSE, PCA init")
+    assert re.fullmatch(r"[\d,]+ steps", glo["lfw25: trained"])
+    assert glo["lfw25: trained"] == glo["lfw25-shorter: trained"]
+    assert {c["claim"] for c in here["side_by_side"]["claims"]} == {c["claim"] for c in here["claims"]}
+    assert 'id="side-by-side' not in (root / "reports" / "lfw25" / "index.html").read_text()
