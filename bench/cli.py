@@ -513,8 +513,12 @@ def status_cmd(runs_dir: Path, dataset: str | None) -> None:
 @click.option("--allow-mixed", is_flag=True,
               help="Report runs made by different code versions (otherwise refused); the "
                    "report then says so at the top.")
+@click.option("--page", default=None,
+              help="Folder name under --out (default: the dataset's name), for a second page "
+                   "of one dataset, e.g. celeba64-lap1paper from another store; the "
+                   "dataset's pages link each other and show their rows side by side.")
 def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None,
-               allow_mixed: bool) -> None:
+               allow_mixed: bool, page: str | None) -> None:
     """Table 1, Figure 1 and the paper's figures next to the paper's numbers."""
     from bench.report import write_report
     from bench.store import find_runs, load_run
@@ -524,9 +528,12 @@ def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None,
                            for r in find_runs(runs_dir)} - {None})
     if not datasets:
         raise BenchError(f"no runs under {runs_dir}: run `bench run --all --dataset lfw25` first")
+    if page is not None and len(datasets) != 1:
+        raise BenchError("--page names one dataset's page: pass exactly one --dataset with it")
     for name in datasets:
         folder, text = write_report(name, runs_dir, out, _root(data_root),
-                                    log=lambda m: click.echo(m, err=True), allow_mixed=allow_mixed)
+                                    log=lambda m: click.echo(m, err=True), allow_mixed=allow_mixed,
+                                    page=page)
         click.echo(f"\nTable 1 on {name} (train MSE, [-1, 1] pixels) -> {folder}/index.html")
         click.echo(text)
 

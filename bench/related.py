@@ -53,17 +53,25 @@ def _scored(report: dict) -> str:
     return run.get("scored train/test", "-")
 
 
-def load_related(out_dir: Path, dataset: str, safe: str) -> list[tuple[str, dict]]:
-    """(folder name, report.json) of every other report of ``dataset`` under ``out_dir``:
-    the folders named ``<safe>-*`` that hold a readable report.json of the same dataset."""
+def related_folders(out_dir: Path, safe: str, page: str) -> list[Path]:
+    """The other report folders of one dataset under ``out_dir``: ``<safe>`` and ``<safe>-*``
+    (e.g. celeba64, celeba64-plateau, celeba64-lap1paper) holding an index.html, except
+    ``page`` itself."""
+    out_dir = Path(out_dir)
+    folders = [out_dir / safe, *sorted(out_dir.glob(f"{safe}-*"))]
+    return [f for f in folders if f.name != page and (f / "index.html").is_file()]
+
+
+def load_related(folders: list[Path], dataset: str) -> list[tuple[str, dict]]:
+    """(folder name, report.json) of each folder whose readable report.json is of ``dataset``."""
     found = []
-    for path in sorted(Path(out_dir).glob(f"{safe}-*/report.json")):
+    for folder in folders:
         try:
-            other = json.loads(path.read_text())
+            other = json.loads((folder / "report.json").read_text())
         except (OSError, ValueError):
             continue
         if other.get("dataset") == dataset:
-            found.append((path.parent.name, other))
+            found.append((folder.name, other))
     return found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from bench.errors import BenchError
 from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
-from bench.related import load_related, side_by_side
+from bench.related import load_related, related_folders, side_by_side
 from bench.store import find_runs, load_run, updated_at
 
 GRID_NAMES = ("recon_train", "recon_test", "recon_heldout", "samples")
@@ -584,9 +585,12 @@ def code_versions(results: dict[str, MethodRuns]) -> dict[str, list[str]]:
 
 
 def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | None = None,
-                 log=print, allow_mixed: bool = False) -> tuple[Path, str]:
-    """Write reports/<dataset>/ and return (folder, Table 1 as terminal text). One table, one
-    code version: runs made by different code are refused unless ``allow_mixed``."""
+                 log=print, allow_mixed: bool = False, page: str | None = None
+                 ) -> tuple[Path, str]:
+    """Write reports/<page>/ (default: the dataset's name) and return (folder, Table 1 as
+    terminal text). One table, one code version: runs made by different code are refused
+    unless ``allow_mixed``. The dataset's other pages beside it (``<dataset>``,
+    ``<dataset>-*``) are linked and shown side by side."""
     from jinja2 import Environment, PackageLoader
 
     from bench.figures import plot_figure1
@@ -600,7 +604,11 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
                              f"versions ({detail}); re-run them at one version, or pass "
                              f"--allow-mixed to report them anyway (the report then says so)")
         log(f"WARNING: {dataset}: runs from {len(versions)} code versions ({detail})")
-    out = Path(out_dir) / safe_name(dataset)
+    if page is not None and not re.fullmatch(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]*", page):
+        raise BenchError(f"--page {page!r}: use letters, digits, '.', '_' and '-' only "
+                         f"(e.g. {safe_name(dataset)}-lap1paper)")
+    page = page or safe_name(dataset)
+    out = Path(out_dir) / page
     (out / "grids").mkdir(parents=True, exist_ok=True)
     df = table1(dataset, results)
     rows = _display_rows(df)
@@ -657,8 +665,8 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         settings += [_settings(r) for r in res.runs]
     lap = next((r.runs[0]["metrics"].get("lap") for r in results.values() if r.runs), None)
     same_images = scored_images_note(results)
-    related = [(p.parent.name, f"../{p.parent.name}/index.html")
-               for p in sorted(Path(out_dir).glob(f"{safe_name(dataset)}-*/index.html"))]
+    others = related_folders(out_dir, safe_name(dataset), page)
+    related = [(f.name, f"../{f.name}/index.html") for f in others]
     mixed = ("Mixed code versions (reported with --allow-mixed): "
              + "; ".join(f"{sha}: {', '.join(ms)}" for sha, ms in versions.items())
              if len(versions) > 1 else "")
@@ -672,8 +680,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings, "scored_images": same_images,
               "related_pages": [name for name, _ in related]}
-    report["side_by_side"] = side_by_side(out.name, report,
-                                          load_related(out_dir, dataset, safe_name(dataset)))
+    report["side_by_side"] = side_by_side(page, report, load_related(others, dataset))
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
     page = env.get_template("report.html.j2").render(

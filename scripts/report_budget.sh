@@ -9,7 +9,8 @@
 # rows, then the GAN pair (GAN-Lap1 reuses GAN-MSE's training) and the VAE pair, then seeds
 # 1 and 2 of PCA and both GLO-PCA rows. With LAP1_PAPER=1 (celeba64's default) last the
 # `--lap1 paper` GLO-Lap1-PCA and GAN-Lap1 (seed 0) in STORE-lap1paper (the GAN-MSE run is
-# copied there so its GAN is reused, not retrained). Then the report, into this tree's reports/.
+# copied there so its GAN is reused, not retrained) and their page reports/DATASET-lap1paper.
+# Then the report, into this tree's reports/.
 # Runs already complete in STORE are skipped and an interrupted one resumes from its last
 # checkpoint, so rerun the same command after a kill or a reboot. Keep STORE outside the
 # checkout (e.g. ~/glo-bench-runs/celeba128-budget) and run from a pinned worktree
@@ -59,5 +60,7 @@ if [ "$LAP1_PAPER" = 1 ]; then
   done
   bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
   bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --lap1 paper --model glo-lap1-pca
+  bench report --dataset "$DATASET" --runs "$EXTRA" --out reports --data-root "$DATA" --page "$DATASET-lap1paper"
 fi
+# the main page; it shows the dataset's other pages in reports/ (-lap1paper, -plateau) side by side
 bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA"

@@ -212,3 +212,29 @@ def test_another_report_of_the_dataset_is_shown_side_by_side(store, tmp_path):
     assert glo["lfw25: trained"] == glo["lfw25-shorter: trained"]
     assert {c["claim"] for c in here["side_by_side"]["claims"]} == {c["claim"] for c in here["claims"]}
     assert 'id="side-by-side' not in (root / "reports" / "lfw25" / "index.html").read_text()
+
+
+def test_a_second_page_of_a_dataset_from_another_store(store, tmp_path):
+    """`bench report --page NAME` writes a dataset's second page (e.g. celeba64-lap1paper from
+    its own store) beside the first; each links the other and shows its rows side by side."""
+    import shutil
+
+    root, _ = store
+    out = tmp_path / "reports"
+    shutil.copytree(root / "reports" / "lfw25", out / "lfw25")
+    other_runs = tmp_path / "other"
+    (other_runs / "lfw25").mkdir(parents=True)
+    (pca,) = (root / "runs" / "lfw25").glob("pca-*")
+    shutil.copytree(pca, other_runs / "lfw25" / pca.name)  # a store holding only PCA
+    r = CliRunner().invoke(main, ["report", "--runs", str(other_runs), "--out", str(out),
+                                  "--dataset", "lfw25", "--page", "lfw25-pcaonly"])
+    assert r.exit_code == 0, r.output
+    second = json.loads((out / "lfw25-pcaonly" / "report.json").read_text())
+    assert [t["state"] for t in second["table1"]].count("complete") == 1
+    assert second["related_pages"] == ["lfw25"]  # not itself
+    assert '<a href="../lfw25/index.html">' in (out / "lfw25-pcaonly" / "index.html").read_text()
+    glo = next(row for row in second["side_by_side"]["rows"] if row["Method"] == "GLO, MSE, PCA init")
+    assert glo["lfw25-pcaonly: train MSE"] == "missing" and glo["lfw25: train MSE"].startswith("0.")
+    bad = CliRunner().invoke(main, ["report", "--runs", str(other_runs), "--out", str(out),
+                                    "--dataset", "lfw25", "--page", "../escape"])
+    assert bad.exit_code != 0 and "--page" in bad.output and not (tmp_path / "escape").exists()
