@@ -12,9 +12,12 @@ from pathlib import Path
 def _trained(report: dict, method: str) -> str:
     """How long seed 0 of a method trained: steps from its curve, else its step budget, else
     its epochs; "closed form" for PCA; "-" when the page does not say."""
+    row = next((r for r in report.get("table1", []) if r.get("method") == method), {})
+    if row.get("state") != "complete":
+        return "-"
     if method == "pca":
         return "closed form"
-    label = next((r["label"] for r in report.get("table1", []) if r.get("method") == method), None)
+    label = row.get("label")
     conv = next((r for r in report.get("convergence", {}).get("rows", [])
                  if r.get("Method") == label and r.get("seed") in ("0", 0)), {})
     if conv.get("steps", "-") != "-":

@@ -235,6 +235,7 @@ def test_a_second_page_of_a_dataset_from_another_store(store, tmp_path):
     assert '<a href="../lfw25/index.html">' in (out / "lfw25-pcaonly" / "index.html").read_text()
     glo = next(row for row in second["side_by_side"]["rows"] if row["Method"] == "GLO, MSE, PCA init")
     assert glo["lfw25-pcaonly: train MSE"] == "missing" and glo["lfw25: train MSE"].startswith("0.")
+    assert glo["lfw25-pcaonly: trained"] == "-" and glo["lfw25: trained"].endswith(" steps")
     bad = CliRunner().invoke(main, ["report", "--runs", str(other_runs), "--out", str(out),
                                     "--dataset", "lfw25", "--page", "../escape"])
     assert bad.exit_code != 0 and "--page" in bad.output and not (tmp_path / "escape").exists()
