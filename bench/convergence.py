@@ -222,3 +222,43 @@ def export_curves(runs_dir: Path, dataset: str, out_base: Path) -> dict:
     if out["curves"]:
         plot_curves(out["curves"], target, out_base, f"Convergence on {dataset}")
     return out
+
+
+def progress(run_path: Path, model: dict) -> dict | None:
+    """A running run's training progress from its log: last logged step, the budget in steps
+    (``steps``, else ``epochs`` x the steps an epoch takes; an upper bound where a plateau stop
+    may end it sooner), and the training time left at the median seconds of its last 20
+    epochs (a pause or a slow neighbour moves a median little). None before the first epoch."""
+    log = Path(run_path) / "log.txt"
+    if not log.is_file():
+        return None
+    lines = [m for line in log.read_text().splitlines() if (m := _EPOCH.match(line))]
+    if not lines:
+        return None
+    epoch, step = int(lines[-1][1]), int(lines[-1][2])
+    per_epoch = step / (epoch + 1)  # epochs are logged from 0
+    total = model.get("steps") or (round(model["epochs"] * per_epoch) if model.get("epochs")
+                                   else None)
+    secs = epoch_seconds(log)
+    gaps = [secs[e] - secs[e - 1] for e in sorted(secs)[-21:] if e - 1 in secs]
+    gaps = [g for g in gaps if g >= 0]
+    left = None
+    if total is not None and gaps:
+        left = max(0.0, (total - step) / per_epoch * float(np.median(gaps)))
+    return {"step": step, "total": total, "s_per_epoch": float(np.median(gaps)) if gaps else None,
+            "training_s_left": left, "upper_bound": bool(model.get("plateau"))}
+
+
+def progress_text(p: dict | None) -> tuple[str, str]:
+    """("2,983/31,800 steps (9%)", "1 h 23 min") for the runs table; dashes where unknown."""
+    if p is None:
+        return "-", "-"
+    if p["total"] is None:
+        return f"{p['step']:,} steps", "-"
+    bound = "at most " if p["upper_bound"] else ""
+    done = f"{p['step']:,}/{bound}{p['total']:,} steps ({p['step'] / p['total']:.0%})"
+    if p["training_s_left"] is None:
+        return done, "-"
+    minutes = round(p["training_s_left"] / 60)
+    left = f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    return done, f"{bound}{left} of training"

@@ -93,6 +93,16 @@ class RunDir:
     def release(self) -> None:
         self.lock_path.unlink(missing_ok=True)
 
+    def holder_gone(self) -> bool:
+        """Whether the run's lock names a process of this machine that no longer runs (a run
+        left "running" by a kill or a session's end: rerunning the command resumes it)."""
+        try:
+            holder = self.lock_path.read_text().strip()
+        except OSError:
+            return False
+        pid_s, _, host = holder.partition("@")
+        return pid_s.isdigit() and host == socket.gethostname() and not pid_alive(int(pid_s))
+
 
 def find_runs(root: Path) -> list[RunDir]:
     root = Path(root)
@@ -126,15 +136,22 @@ def runs_table(root: Path):
     """A pandas table of every run under ``root``: one row per run, key settings and metrics."""
     import pandas as pd
 
+    from bench.convergence import progress, progress_text
+
     rows = []
     for run in find_runs(root):
         info = load_run(run)
         cfg = info["config"].get("config", {})
         m = info["metrics"]
+        state = info["status"].get("state", "unknown")
+        if state == "running" and run.holder_gone():
+            state = "interrupted"  # its process is gone; the same command resumes it
+        done, left = (progress_text(progress(run.path, cfg.get("model", {})))
+                      if state in ("running", "interrupted") else ("-", "-"))
         rows.append({
             "dataset": cfg.get("dataset"), "method": cfg.get("method"), "seed": cfg.get("seed"),
             "profile": cfg.get("profile"), "procs": cfg.get("world_size", 1),
-            "state": info["status"].get("state", "unknown"),
+            "state": state, "progress": done, "left": left,
             "train_mse": m.get("train", {}).get("mse"), "test_mse": m.get("test", {}).get("mse"),
             "train_lap1": m.get("train", {}).get("lap1"),
             "fit_s": m.get("timing", {}).get("fit_s"), "run": run.path.name,

@@ -24,6 +24,7 @@ from bench.cli import main
 from bench.context import RunContext
 from bench.data import get_dataset, load_split
 from bench.errors import DataError
+from bench.store import runs_table
 from tests.conftest import ATTRIBUTES, ROOT, SHARED_DATA, make_celeba_subset
 
 RUN_ARGS = ["run", "--dataset", "lfw25", "--model", "glo-lap1-pca", "--epochs", "12", "--quiet"]
@@ -126,6 +127,12 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
             assert proc.returncode == -signal.SIGKILL, (moment, proc.stderr[-2000:])
         else:
             _kill_when(cmd(out), when(out))
+        if moment == "after the first checkpoint":  # `bench runs` says so, with its progress
+            (row,) = runs_table(out).itertuples()
+            assert row.state == "interrupted", row
+            logged = re.findall(r"epoch=\d+ step=(\d+)", (_run_dir(out) / "log.txt").read_text())
+            assert row.progress == "-" if not logged else re.fullmatch(
+                rf"{int(logged[-1]):,}/[\d,]+ steps \(\d+%\)", row.progress), row
         subprocess.run([*bench, *_args(method, out, cache)], check=True, env=env, cwd=ROOT,
                        capture_output=True)
         log = (_run_dir(out) / "log.txt").read_text()
