@@ -242,10 +242,11 @@ def progress(run_path: Path, model: dict) -> dict | None:
     secs = epoch_seconds(log)
     gaps = [secs[e] - secs[e - 1] for e in sorted(secs)[-21:] if e - 1 in secs]
     gaps = [g for g in gaps if g >= 0]
+    s_per_epoch = float(np.median(gaps)) if gaps else None
     left = None
-    if total is not None and gaps:
-        left = max(0.0, (total - step) / per_epoch * float(np.median(gaps)))
-    return {"step": step, "total": total, "s_per_epoch": float(np.median(gaps)) if gaps else None,
+    if total is not None and s_per_epoch is not None:
+        left = max(0.0, (total - step) / per_epoch * s_per_epoch)
+    return {"step": step, "total": total, "s_per_epoch": s_per_epoch,
             "training_s_left": left, "upper_bound": bool(model.get("plateau"))}
 
 

@@ -9,10 +9,15 @@ import json
 from pathlib import Path
 
 
+def _row(report: dict, method: str) -> dict:
+    """The page's Table-1 record of ``method`` ({} where the page has none)."""
+    return next((r for r in report.get("table1", []) if r.get("method") == method), {})
+
+
 def _trained(report: dict, method: str) -> str:
     """How long seed 0 of a method trained: steps from its curve, else its step budget, else
     its epochs; "closed form" for PCA; "-" when the page does not say."""
-    row = next((r for r in report.get("table1", []) if r.get("method") == method), {})
+    row = _row(report, method)
     if row.get("state") != "complete":
         return "-"
     if method == "pca":
@@ -32,7 +37,7 @@ def _trained(report: dict, method: str) -> str:
 
 
 def _mse(report: dict, method: str) -> str:
-    row = next((r for r in report.get("table1", []) if r.get("method") == method), {})
+    row = _row(report, method)
     v = row.get("train_mse")
     if v is None or v != v:  # a missing row: None, or NaN where pandas filled the column
         return row.get("state", "missing")

@@ -595,6 +595,10 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
 
     from bench.figures import plot_figure1
 
+    if page is not None and not re.fullmatch(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]*", page):
+        raise BenchError(f"--page {page!r}: use letters, digits, '.', '_', '@' and '-' only "
+                         f"(e.g. {safe_name(dataset)}-lap1paper)")
+    page = page or safe_name(dataset)
     results = collect(runs_dir, dataset)
     versions = code_versions(results)
     if len(versions) > 1:
@@ -604,10 +608,6 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
                              f"versions ({detail}); re-run them at one version, or pass "
                              f"--allow-mixed to report them anyway (the report then says so)")
         log(f"WARNING: {dataset}: runs from {len(versions)} code versions ({detail})")
-    if page is not None and not re.fullmatch(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]*", page):
-        raise BenchError(f"--page {page!r}: use letters, digits, '.', '_' and '-' only "
-                         f"(e.g. {safe_name(dataset)}-lap1paper)")
-    page = page or safe_name(dataset)
     out = Path(out_dir) / page
     (out / "grids").mkdir(parents=True, exist_ok=True)
     df = table1(dataset, results)
@@ -683,12 +683,12 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     report["side_by_side"] = side_by_side(page, report, load_related(others, dataset))
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
-    page = env.get_template("report.html.j2").render(
+    html_page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
         convergence=conv_rows, curve_files=curve_files, same_images=same_images,
         related=related, compare=report["side_by_side"], generated=report["generated"],
         esc=html.escape)
-    atomic_write_text(out / "index.html", page)
+    atomic_write_text(out / "index.html", html_page)
     return out, to_text(rows)

@@ -76,9 +76,7 @@ class RunDir:
                 fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self.lock_path.read_text().strip() if self.lock_path.exists() else ""
-                pid_s, _, host = holder.partition("@")
-                alive = pid_s.isdigit() and host == socket.gethostname() and pid_alive(int(pid_s))
-                if alive or (host and host != socket.gethostname()):
+                if _holder_state(holder) in ("alive", "elsewhere"):
                     raise RunLockedError(
                         f"{self.path} is in use by process {holder} ({self.lock_path}); wait for "
                         f"it to finish, or delete the lock file if that process is gone") from None
@@ -97,11 +95,20 @@ class RunDir:
         """Whether the run's lock names a process of this machine that no longer runs (a run
         left "running" by a kill or a session's end: rerunning the command resumes it)."""
         try:
-            holder = self.lock_path.read_text().strip()
+            return _holder_state(self.lock_path.read_text().strip()) == "gone"
         except OSError:
             return False
-        pid_s, _, host = holder.partition("@")
-        return pid_s.isdigit() and host == socket.gethostname() and not pid_alive(int(pid_s))
+
+
+def _holder_state(holder: str) -> str:
+    """A lock's "pid@host": "elsewhere" (another machine's process: never taken over),
+    "alive" / "gone" (a process of this machine that runs / no longer runs), "unreadable"."""
+    pid_s, _, host = holder.partition("@")
+    if host and host != socket.gethostname():
+        return "elsewhere"
+    if not (pid_s.isdigit() and host):
+        return "unreadable"
+    return "alive" if pid_alive(int(pid_s)) else "gone"
 
 
 def find_runs(root: Path) -> list[RunDir]:
