@@ -241,10 +241,10 @@ def _run_here(spec, run_all: bool) -> None:
     from bench.plan import load_run_data
     from bench.runner import find_fidelity, run_method
 
-    dist = Dist.from_env(spec.device)  # torchrun / a multi-task submitit job: one rank of several
-    log = click.echo if dist.is_main else (lambda _m: None)
     results = []
-    try:
+    # torchrun / a multi-task submitit job: one rank of several
+    with Dist.from_env(spec.device) as dist:
+        log = click.echo if dist.is_main else (lambda _m: None)
         data = load_run_data(spec, log=log, dist=dist)
         fidelity = find_fidelity(spec, log) if dist.is_main else None
         for method in spec.methods:
@@ -252,8 +252,6 @@ def _run_here(spec, run_all: bool) -> None:
             results.append(res)
             if dist.is_main and len(spec.methods) > 1:
                 click.echo(_result_line(res))
-    finally:
-        dist.close()
     if not dist.is_main:
         return
     if any(r.state == "diverged" for r in results):

@@ -159,8 +159,9 @@ class RunContext:
         self.ckpt_min_interval_s = ckpt_min_interval_s
         self._last_ckpt = time.monotonic()
         # training seconds of earlier processes of this run (from the checkpoint it resumes),
-        # and when this process's training began: checkpoints carry the sum, so a resumed
-        # run's fit time counts every process's training up to the checkpoint it resumed
+        # and when this process's fit began (start_fit): checkpoints carry the sum, so a
+        # resumed run's fit time counts every process's fit up to the checkpoint it resumed,
+        # its set-up (building the model, the PCA init) included
         self.fit_s_earlier = 0.0
         self._fit_t0 = time.monotonic()
         self._log_file = None
@@ -238,7 +239,7 @@ class RunContext:
         if not self.dist.is_main:
             return False
         buf = io.BytesIO()
-        fit_s = self.fit_s_earlier + time.monotonic() - self._fit_t0
+        fit_s = self.fit_s_earlier + self.fit_seconds()
         torch.save({**state, "rng_cpu": torch.get_rng_state(), "curves": self.curves,
                     "fit_s": fit_s}, buf)
         data = buf.getvalue()
@@ -253,10 +254,17 @@ class RunContext:
         atomic_write_json(last.with_suffix(".pt.sha256"), {"sha256": sha256_bytes(data)})
         return True
 
+    def start_fit(self) -> None:
+        """This process's fit starts now (set-up included); fit_seconds() counts from here."""
+        self._fit_t0 = time.monotonic()
+
+    def fit_seconds(self) -> float:
+        """Seconds since start_fit() in this process (earlier processes not included)."""
+        return time.monotonic() - self._fit_t0
+
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The newest checkpoint whose checksum holds, or None; corrupt ones are reported.
         Every rank reads the same file (rank 0 wrote it; the run folder is shared)."""
-        self._fit_t0 = time.monotonic()  # training starts (or resumes) here
         if self.ckpt_dir is None:
             return None
         for name in ("last.pt", "prev.pt"):

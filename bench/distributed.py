@@ -56,9 +56,22 @@ class Dist:
             return f"cuda:{self.local_rank}"
         return device
 
-    def close(self) -> None:
-        if self.enabled and tdist.is_initialized():
-            tdist.destroy_process_group()
+    def close(self, *, finished: bool = True) -> None:
+        """Leave the process group. When this rank finished its work, wait for the others
+        first: a rank that tears gloo down while rank 0 is still evaluating and writing can
+        die with SIGABRT at exit (seen once in CI, rank 1, after every result was written).
+        After an error, leave at once: the others may never reach a barrier."""
+        if not (self.enabled and tdist.is_initialized()):
+            return
+        if finished:
+            tdist.barrier()
+        tdist.destroy_process_group()
+
+    def __enter__(self) -> Dist:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(finished=exc_type is None)
 
     # --- who owns what -------------------------------------------------------------------
     def block(self, n: int, rank: int | None = None) -> tuple[int, int]:

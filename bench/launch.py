@@ -68,11 +68,8 @@ class RunJob(submitit.helpers.Checkpointable):
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        dist = Dist.from_env(self.spec.device)
-        try:
+        with Dist.from_env(self.spec.device) as dist:
             res = run_method(self.spec, self.method, dist=dist)
-        finally:
-            dist.close()
         if res.state == "diverged":  # a result, not a crash: the job succeeds and says so
             return {"method": self.method, "state": "diverged", "path": str(res.path)}
         return {"method": self.method, "state": res.state, "path": str(res.path),

@@ -143,9 +143,10 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
     torch.manual_seed(config.seed)
     model = build_model(config, tuple(images.shape[1:]), device=str(ctx.device))
     t0 = time.time()
+    ctx.start_fit()
     try:
         model.fit(TrainData.from_array(images, ctx.device), ctx)
-        fit_s = time.time() - t0
+        fit_s = ctx.fit_seconds()
         # a resumed run's training also ran in earlier processes (up to the checkpoint it
         # resumed); an adopted sibling's training is the sibling's, not this run's
         earlier = ctx.fit_s_earlier if reused is None else 0.0

@@ -36,8 +36,22 @@ def _torchrun(out: Path, cache: Path, methods: tuple[str, ...]) -> list[str]:
             "--precision", "fp32"]  # compared with the fp32 regression reference
     for m in methods:
         args += ["--model", m]
+    # each rank's stdout/stderr also go to files under <out>-logs: a rank that dies in C++
+    # (SIGABRT) says why only there, the agent's summary does not
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-            "-m", "bench", *args]
+            "--log-dir", str(out.parent / f"{out.name}-logs"), "--tee", "3", "-m", "bench", *args]
+
+
+def _check_torchrun(cmd: list[str], timeout: int) -> subprocess.CompletedProcess:
+    """Run a torchrun command; when it fails, show each rank's own stderr."""
+    proc = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        logs = Path(cmd[cmd.index("--log-dir") + 1])
+        ranks = "\n".join(f"--- {p.relative_to(logs)}:\n{p.read_text()[-3000:]}"
+                          for p in sorted(logs.rglob("stderr.log")))
+        pytest.fail(f"torchrun exited {proc.returncode}:\n{proc.stderr[-2000:]}\n{ranks}")
+    return proc
 
 
 def _env() -> dict[str, str]:
@@ -52,9 +66,7 @@ def _run_dir(out: Path, method: str) -> Path:
 @pytest.fixture(scope="module")
 def ddp_store(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
-    proc = subprocess.run(_torchrun(out / "runs", out / "cache", METHODS), env=_env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    _check_torchrun(_torchrun(out / "runs", out / "cache", METHODS), timeout=900)
     return out
 
 
@@ -137,7 +149,7 @@ def test_two_process_glo_killed_mid_training_resumes_to_the_same_numbers(ddp_sto
     run = ckpt.parents[1]
     assert json.loads((run / "status.json").read_text())["state"] == "running"
     assert not (run / "metrics.json").exists()
-    subprocess.run(cmd, env=_env(), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    _check_torchrun(cmd, timeout=600)
     log = (run / "log.txt").read_text()
     assert "resuming from" in log
     resumed = json.loads((run / "metrics.json").read_text())

@@ -139,10 +139,14 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
         assert re.search(r"resuming from \S+" + resumed_from, log), (moment, log[-1500:])
         assert _result(out) == straight, moment  # bitwise: same floats, same codes
         if moment == "during evaluation":  # all training ran in the killed process
+            # its final checkpoint carries its whole fit (set-up included), so the finished
+            # run's earlier seconds are the killed process's "fit done" time, not a part of it
+            # (both measured in the killed process: no comparison across processes)
             first_fit = float(re.search(r"fit done in ([0-9.]+)s", log).group(1))
             timing = json.loads((_run_dir(out) / "metrics.json").read_text())["timing"]
-            assert timing["fit_s"] >= 0.9 * first_fit, (timing, first_fit)
-            assert 0 < timing["fit_s_earlier_processes"] <= timing["fit_s"]
+            earlier = timing["fit_s_earlier_processes"]
+            assert 0.9 * first_fit - 0.05 <= earlier <= first_fit + 0.05, (timing, first_fit)
+            assert earlier < timing["fit_s"]
 
 
 def test_a_resumed_run_counts_the_training_seconds_of_earlier_processes(tmp_path):
