@@ -624,8 +624,11 @@ def runs_cmd(runs_dir: Path, json_out: Path | None) -> None:
     if table.empty:
         click.echo(f"no runs under {runs_dir}")
         return
+    # errors to 5 decimals, seconds to the second
+    fmt = {c: (lambda v: f"{v:,.0f}") for c in table.columns if c.endswith("_s")}
     with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
-        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
+        click.echo(table.to_string(index=False, formatters=fmt, na_rep="-",
+                                   float_format=lambda v: f"{v:.5f}"))
 
 
 if __name__ == "__main__":

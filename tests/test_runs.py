@@ -50,6 +50,8 @@ def test_pca_run_writes_complete_run_dir_and_second_is_noop(tmp_path):
     assert list(table["method"]) == ["pca"] and list(table["state"]) == ["complete"]
     r3 = invoke("runs", "--runs", out)
     assert "pca" in r3.output and "complete" in r3.output
+    assert f"{metrics['train']['mse']:.5f}" in r3.output  # errors to 5 decimals
+    assert f"{metrics['timing']['fit_s']:.5f}" not in r3.output  # seconds to the second
 
 
 def test_changed_setting_is_a_new_run(tmp_path):
