@@ -146,7 +146,7 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
             timing = json.loads((_run_dir(out) / "metrics.json").read_text())["timing"]
             earlier = timing["fit_s_earlier_processes"]
             assert 0.9 * first_fit - 0.05 <= earlier <= first_fit + 0.05, (timing, first_fit)
-            assert earlier < timing["fit_s"]
+            assert earlier <= timing["fit_s"]
 
 
 def test_a_resumed_run_counts_the_training_seconds_of_earlier_processes(tmp_path):
