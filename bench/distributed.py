@@ -11,6 +11,7 @@ the identity, so the single-process path runs exactly the same code.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 from dataclasses import dataclass
@@ -60,9 +61,12 @@ class Dist:
         """Leave the process group. When this rank finished its work, wait for the others
         first: a rank that tears gloo down while rank 0 is still evaluating and writing can
         die with SIGABRT at exit (seen once in CI, rank 1, after every result was written).
-        After an error, leave at once: the others may never reach a barrier."""
+        After an error, leave at once: the others may never reach a barrier. Collect garbage
+        first, so that no DistributedDataParallel wrapper left in a reference cycle keeps
+        the group's connections open past its destruction."""
         if not (self.enabled and tdist.is_initialized()):
             return
+        gc.collect()
         if finished:
             tdist.barrier()
         tdist.destroy_process_group()
