@@ -9,6 +9,7 @@ norm over the generator's parameters of each term of `--lap1 paper` (PAPER_LAP1_
 fine-weighted pyramid, and 1 x MSE). docs/budget.md's table on GLO with the paper's Lap1
 comes from this. Usage:
     python scripts/glo_colour.py RUN_DIR [RUN_DIR ...] --data-root ../shared/data [--json OUT]
+tests/test_convergence.py runs it on a small GLO run.
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ def error_split(model, u8, idx: np.ndarray) -> dict[str, float]:
         xh = (out[0] if isinstance(out, tuple) else out).float()
     err = xh - x
     mse = err.pow(2).mean().item()
-    luma = (err * LUMA).sum(1, keepdim=True)
-    return {"mse": mse, "n": len(idx),
-            "mean_colour_share": err.mean(dim=(2, 3)).pow(2).mean().item() / mse,
-            "chroma_share": (err - luma).pow(2).mean().item() / mse,
-            "channel_spread_output": xh.std(1).mean().item(),
-            "channel_spread_images": x.std(1).mean().item(),
-            "std_output": xh.std().item(), "std_images": x.std().item()}
+    out = {"mse": mse, "n": len(idx),
+           "mean_colour_share": err.mean(dim=(2, 3)).pow(2).mean().item() / mse,
+           "std_output": xh.std().item(), "std_images": x.std().item(),
+           "chroma_share": None, "channel_spread_output": None, "channel_spread_images": None}
+    if x.shape[1] == 3:  # RGB: what differs between the channels (grey images have none)
+        luma = (err * LUMA).sum(1, keepdim=True)
+        out.update(chroma_share=(err - luma).pow(2).mean().item() / mse,
+                   channel_spread_output=xh.std(1).mean().item(),
+                   channel_spread_images=x.std(1).mean().item())
+    return out
 
 
 def gradient_norms(model, u8, batches: int = 4, batch: int = 64) -> dict[str, float]:
@@ -56,6 +60,8 @@ def gradient_norms(model, u8, batches: int = 4, batch: int = 64) -> dict[str, fl
              "mse_term": lambda a, y: paper.mse_weight * mse_per_image(a, y)}
     g, z_all = model.generator, model.latents().float()
     g.train()
+    batch = min(batch, len(z_all))
+    batches = min(batches, len(z_all) // batch)
     sums = dict.fromkeys(terms, 0.0)
     for b in range(batches):
         idx = np.arange(b * batch, (b + 1) * batch)
@@ -74,6 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--data-root", type=Path, default=None)
+    ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     rows = []
@@ -81,17 +88,20 @@ def main() -> None:
         model, config, info = load_model(run)
         if config.family != "glo":
             raise SystemExit(f"{run}: a {config.family} run; this looks at GLO runs only")
-        split = load_split(get_dataset(config.dataset), "train", args.data_root, log=lambda _m: None)
+        split = load_split(get_dataset(config.dataset), "train", args.data_root, args.cache_dir,
+                           log=lambda _m: None)
         idx = np.load(run / "per_image.npz")["train_index"]
         row = {"run": run.name, "method": config.method, "loss": info["config"]["model"]["loss"],
                "run_code": info["code"], "data_fingerprint": info["data"]["fingerprint"],
                **error_split(model, split.images, idx), **gradient_norms(model, split.images)}
         rows.append(row)
+        colour = ("" if row["chroma_share"] is None else
+                  f", chroma share {row['chroma_share']:.2f}; R/G/B spread "
+                  f"{row['channel_spread_output']:.3f} (images {row['channel_spread_images']:.3f})")
         print(f"{run.name}: MSE {row['mse']:.5f} on {row['n']} scored training images; "
-              f"mean-colour share {row['mean_colour_share']:.2f}, chroma share "
-              f"{row['chroma_share']:.2f}; R/G/B spread {row['channel_spread_output']:.3f} "
-              f"(images {row['channel_spread_images']:.3f}); std {row['std_output']:.3f} "
-              f"(images {row['std_images']:.3f}); gradient 10 x fine / MSE {row['ratio']:.1f}")
+              f"mean-colour share {row['mean_colour_share']:.2f}{colour}; std "
+              f"{row['std_output']:.3f} (images {row['std_images']:.3f}); gradient "
+              f"{LAP1_VARIANTS['paper'].lap1_weight:g} x fine / MSE {row['ratio']:.1f}")
     if args.json is not None:
         atomic_write_json(args.json, {"runs": rows, "script_code": code_version()})
 
