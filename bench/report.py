@@ -573,6 +573,30 @@ def scored_images_note(results: dict[str, MethodRuns]) -> str:
     return f"WARNING: the reported runs were scored on different training images ({groups})."
 
 
+def lap_settings(results: dict[str, MethodRuns]) -> tuple[list[dict], str]:
+    """The Lap1 metric settings the reported runs were scored with (the train Lap1 column):
+    each distinct setting with its runs, and a warning when there are several (a store that
+    mixes `--lap1` variants, e.g. a GAN-MSE run copied beside `--lap1 paper` rows)."""
+    groups: dict[str, dict] = {}
+    for method, res in results.items():
+        for run in res.runs:
+            lap = run["metrics"].get("lap")
+            if lap is None:
+                continue
+            key = json.dumps(lap, sort_keys=True)
+            groups.setdefault(key, {"lap": lap, "runs": []})["runs"].append(
+                f"{method} seed {run['config']['config']['seed']}")
+    found = list(groups.values())
+    if len(found) <= 1:
+        return found, ""
+    varying = sorted({k for g in found for k, v in g["lap"].items()
+                      if any(o["lap"].get(k) != v for o in found)})
+    parts = "; ".join(", ".join(f"{k} {g['lap'].get(k)}" for k in varying) + f" ({', '.join(g['runs'])})"
+                      for g in found)
+    return found, (f"WARNING: the train Lap1 column mixes {len(found)} Lap1 settings ({parts}): "
+                   f"compare Lap1 values only between rows of one setting.")
+
+
 def code_versions(results: dict[str, MethodRuns]) -> dict[str, list[str]]:
     """Source hash -> the methods whose reported runs were made by that code."""
     out: dict[str, list[str]] = {}
@@ -613,9 +637,11 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     df = table1(dataset, results)
     rows = _display_rows(df)
     column = PAPER_COLUMNS.get(dataset, "none (the paper reports CelebA-64, CelebA-128, LSUN-64)")
+    laps, lap_warning = lap_settings(results)
     caption = (f"Train-set reconstruction on {dataset}; MSE per pixel in the [-1, 1] pixel range; "
                f"paper column: {column}. CI / seed range: 95% bootstrap interval over the scored "
-               f"images for one seed, min-max over seeds for several.")
+               f"images for one seed, min-max over seeds for several."
+               + (f" {lap_warning}" if lap_warning else ""))
     atomic_write_text(out / "table1.md", f"{caption}\n\n" + to_markdown(rows))
     atomic_write_text(out / "table1.tex", to_latex(rows, caption))
     atomic_write_text(out / "table1.csv", df.to_csv(index=False))
@@ -663,7 +689,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
                 files[f"{name}_width"] = str(_display_width(out / files[name]))
         grids[method] = files
         settings += [_settings(r) for r in res.runs]
-    lap = next((r.runs[0]["metrics"].get("lap") for r in results.values() if r.runs), None)
+    lap = laps[0]["lap"] if len(laps) == 1 else (laps or None)  # several: each with its runs
     same_images = scored_images_note(results)
     others = related_folders(out_dir, safe_name(dataset), page)
     related = [(f.name, f"../{f.name}/index.html") for f in others]

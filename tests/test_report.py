@@ -239,3 +239,29 @@ def test_a_second_page_of_a_dataset_from_another_store(store, tmp_path):
     bad = CliRunner().invoke(main, ["report", "--runs", str(other_runs), "--out", str(out),
                                     "--dataset", "lfw25", "--page", "../escape"])
     assert bad.exit_code != 0 and "--page" in bad.output and not (tmp_path / "escape").exists()
+
+
+def test_a_train_lap1_column_that_mixes_lap1_settings_says_which_row_has_which(store, tmp_path):
+    """A store with a `--lap1 paper` run beside default ones (as the lap1paper page's store,
+    where GAN-MSE is copied in): the table's caption warns that its Lap1 values do not
+    compare across the two groups and names each group's runs; one setting: no warning."""
+    import shutil
+
+    root, _ = store
+    assert "WARNING: the train Lap1" not in (root / "reports" / "lfw25" / "table1.md").read_text()
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "runs", runs)
+    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "glo-lap1-pca",
+                                  "--lap1", "paper", "--epochs", "1", "--out", str(runs),
+                                  "--cache-dir", str(root / "c"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["report", "--runs", str(runs), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    caption = (tmp_path / "rep" / "lfw25" / "table1.md").read_text().splitlines()[0]
+    warning = caption[caption.index("WARNING: the train Lap1 column mixes 2 Lap1 settings"):]
+    assert "weight_base 0.25 (glo-lap1-pca seed 0)" in warning
+    assert "weight_base 4.0 (" in warning and "pca seed 0" in warning.split("weight_base 0.25")[0]
+    page = (tmp_path / "rep" / "lfw25" / "index.html").read_text()
+    assert "the train Lap1 column mixes 2 Lap1 settings" in page
+    laps = json.loads((tmp_path / "rep" / "lfw25" / "report.json").read_text())["lap"]
+    assert sorted(g["lap"]["weight_base"] for g in laps) == [0.25, 4.0]
