@@ -8,8 +8,9 @@
 # Order: the rows that decide the paper's claims first -- seed 0 of PCA and the four GLO
 # rows, then the GAN pair (GAN-Lap1 reuses GAN-MSE's training) and the VAE pair, then seeds
 # 1 and 2 of PCA and both GLO-PCA rows. With LAP1_PAPER=1 (celeba64's default) last the
-# `--lap1 paper` GLO-Lap1-PCA and GAN-Lap1 (seed 0) in STORE-lap1paper (the GAN-MSE run is
-# copied there so its GAN is reused, not retrained) and their page reports/DATASET-lap1paper.
+# `--lap1 paper` GLO-Lap1-PCA and GAN-Lap1 (seed 0) in STORE-lap1paper (the PCA, GAN-MSE and
+# GLO-MSE runs are copied there: the GAN is reused, not retrained, and Lap1 is judged against
+# the same MSE rows) and their page reports/DATASET-lap1paper.
 # Then the report, into this tree's reports/.
 # Runs already complete in STORE are skipped and an interrupted one resumes from its last
 # checkpoint, so rerun the same command after a kill or a reboot. Keep STORE outside the
@@ -55,7 +56,9 @@ if [ "$LAP1_PAPER" = 1 ]; then
   # the paper's Lap1 (docs/lap1.md) at the budget: GLO trained with it, and the GAN's ratio
   EXTRA="$STORE-lap1paper"
   mkdir -p "$EXTRA/$DATASET"
-  for run in "$STORE/$DATASET"/gan-mse-*; do
+  # the rows that --lap1 does not change (PCA, the GAN's training, the MSE-trained GLO rows)
+  # are copied in, so that this page judges Lap1 against MSE on the same runs as the main page
+  for run in "$STORE/$DATASET"/{pca,gan-mse,glo-mse-pca,glo-mse-random}-*; do
     [ -f "$run/metrics.json" ] && [ ! -e "$EXTRA/$DATASET/$(basename "$run")" ] && cp -r "$run" "$EXTRA/$DATASET/"
   done
   bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
