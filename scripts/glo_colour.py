@@ -23,6 +23,7 @@ import torch
 from bench.data import get_dataset, load_split
 from bench.io import atomic_write_json
 from bench.losses import LAP1_VARIANTS, Lap1, mse_per_image
+from bench.model import to_float
 from bench.models import load_model
 from bench.provenance import code_version
 
@@ -30,15 +31,15 @@ LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 def _images(u8, idx: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(u8[np.sort(idx)])).float() / 127.5 - 1.0
+    return to_float(torch.from_numpy(np.array(u8[idx])))
 
 
 def error_split(model, u8, idx: np.ndarray) -> dict[str, float]:
     idx = np.sort(idx)
     x = _images(u8, idx)
     with torch.no_grad():
-        out = model.reconstruct_train(torch.from_numpy(idx))
-        xh = (out[0] if isinstance(out, tuple) else out).float()
+        rec = model.reconstruct_train(torch.from_numpy(idx))
+        xh = (rec[0] if isinstance(rec, tuple) else rec).float()
     err = xh - x
     mse = err.pow(2).mean().item()
     out = {"mse": mse, "n": len(idx),
