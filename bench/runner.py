@@ -32,7 +32,7 @@ from bench.model import TrainData
 from bench.models import build_model
 from bench.plan import Plan, RunData, load_run_data, plan_run
 from bench.spec import RunSpec
-from bench.store import adopt_training, adopted_from
+from bench.store import adopt_training, adopted_from, adopted_seconds
 
 FIND = "find"  # run_method's default: look for the Inception weights itself
 
@@ -180,6 +180,9 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
         metrics["timing"]["fit_s_earlier_processes"] = round(earlier, 2)
     if reused is not None:
         metrics["timing"]["training_reused_from"] = reused
+        reused_s = adopted_seconds(run.path) if dist.is_main else None
+        if reused_s is not None:  # not in fit_s: the sibling's training, not this run's
+            metrics["timing"]["training_reused_s"] = round(reused_s, 2)
     metrics["curves_final"] = ctx.curves[-1] if ctx.curves else {}
     if dist.is_main:
         artifacts.write_result(run, model.state_dict(), metrics)  # status complete comes last

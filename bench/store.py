@@ -312,8 +312,19 @@ def adopt_training(path: Path) -> Path | None:
             os.replace(tmp, path / "ckpt" / name)
     if (src / "curves.csv").is_file():
         shutil.copyfile(src / "curves.csv", path / "curves.csv")
-    atomic_write_json(path / "ckpt" / ADOPTED, {"run": src.name})
+    atomic_write_json(path / "ckpt" / ADOPTED, {"run": src.name, "fit_s": training_seconds(src)})
     return src
+
+
+def training_seconds(path: Path) -> float | None:
+    """Seconds of training behind a complete run's final checkpoint, whoever ran them: its own
+    fit seconds plus those of any training it reused in turn (``timing.training_reused_s``);
+    None when its metrics.json does not say."""
+    try:
+        timing = json.loads((Path(path) / "metrics.json").read_text())["timing"]
+        return float(timing["fit_s"]) + float(timing.get("training_reused_s") or 0.0)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
 
 
 ADOPTED = "adopted_from.json"  # in ckpt/: whose training a run resumed (survives a restart)
@@ -325,3 +336,12 @@ def adopted_from(path: Path) -> str | None:
         return json.loads((Path(path) / "ckpt" / ADOPTED).read_text())["run"]
     except (FileNotFoundError, ValueError, KeyError):
         return None
+
+
+def adopted_seconds(path: Path) -> float | None:
+    """Seconds of training the run at ``path`` adopted (adopt_training), or None."""
+    try:
+        s = json.loads((Path(path) / "ckpt" / ADOPTED).read_text()).get("fit_s")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+    return None if s is None else float(s)

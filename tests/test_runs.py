@@ -163,6 +163,10 @@ def test_gan_lap1_reuses_the_gan_mse_training_and_gets_the_same_generator(tmp_pa
     assert f"training reused from {mse.name}" in (lap1 / "log.txt").read_text()
     metrics = json.loads((lap1 / "metrics.json").read_text())
     assert metrics["timing"]["training_reused_from"] == mse.name
+    # the reused training's seconds are recorded beside, not in, GAN-Lap1's own fit seconds
+    mse_fit = json.loads((mse / "metrics.json").read_text())["timing"]["fit_s"]
+    assert metrics["timing"]["training_reused_s"] == pytest.approx(mse_fit, abs=0.01)
+    assert metrics["timing"]["fit_s"] < mse_fit
     assert "training_reused_from" not in json.loads((alone / "metrics.json").read_text())["timing"]
     reused, trained = _tensors(lap1), _tensors(alone)
     assert reused.keys() == trained.keys() and any("generator" in k for k in reused)

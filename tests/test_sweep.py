@@ -153,8 +153,16 @@ def test_budget_sweep_trains_each_point_on_from_the_shorter_one(tmp_path):
     longer = next(d for d in (out / "lfw25").iterdir()
                   if json.loads((d / "config.json").read_text())["config"]["model"]["steps"] == 8)
     assert "training reused from" in (longer / "log.txt").read_text()
-    reused = json.loads((longer / "metrics.json").read_text())["timing"]["training_reused_from"]
-    assert reused != longer.name
+    timing = json.loads((longer / "metrics.json").read_text())["timing"]
+    assert timing["training_reused_from"] != longer.name
+    shorter = out / "lfw25" / timing["training_reused_from"]
+    shorter_fit = json.loads((shorter / "metrics.json").read_text())["timing"]["fit_s"]
+    # the table's fit_s of the longer point is all the training behind its model: the shorter
+    # point's steps it trained on from, plus its own (a session once read 4 epochs' seconds
+    # as 10 epochs' from a table that counted only the last stretch)
+    rows = {row["steps"]: row for row in csv.DictReader((tmp_path / "rep" / "table.csv").open())}
+    assert float(rows["8"]["fit_s"]) == pytest.approx(timing["fit_s"] + shorter_fit, rel=1e-3)
+    assert float(rows["4"]["fit_s"]) == pytest.approx(shorter_fit, rel=1e-3)
     direct = invoke("run", "--dataset", "lfw25", "--model", "glo-mse-pca", "--steps", 8,
                     "--set", "batch_size=40", "--out", tmp_path / "direct", "--cache-dir", cache,
                     *EVAL)
