@@ -612,13 +612,24 @@ def fid_status(fid_weights: Path | None) -> None:
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also merge every complete run's numbers, config, code version and data "
                    "fingerprint into this JSON file (to commit results as they finish).")
-def runs_cmd(runs_dir: Path, json_out: Path | None) -> None:
+@click.option("--bundle", "bundle_dir", type=click.Path(path_type=Path), default=None,
+              help="Also copy every complete run into this bundle: what `bench report` reads, "
+                   "with its figures drawn now, less checkpoints and weights (small enough to "
+                   "commit, so that a fresh machine reports runs finished on another).")
+@DATA_ROOT
+def runs_cmd(runs_dir: Path, json_out: Path | None, bundle_dir: Path | None,
+             data_root: Path | None) -> None:
     """List the runs in the store: settings, state, key metrics."""
     from bench.store import export_runs, runs_table
 
     if json_out is not None:
         new, total = export_runs(runs_dir, json_out)
         click.echo(f"{json_out}: {new} complete run(s) from {runs_dir} merged, {total} in all")
+    if bundle_dir is not None:
+        from bench.bundle import bundle_runs
+
+        written, kept = bundle_runs(runs_dir, bundle_dir, _root(data_root), log=click.echo)
+        click.echo(f"{bundle_dir}: {len(written)} run(s) bundled, {len(kept)} already there")
 
     table = runs_table(runs_dir)
     if table.empty:

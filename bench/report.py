@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.artifacts import save_png
+from bench.bundle import bundled_figures
 from bench.claims import Claim, claims_for, evaluate_claims, flatness, run_value
 from bench.config import TABLE1_METHODS
 from bench.convergence import PLATEAU_EPOCHS, PLATEAU_REL, plot_curves, summarize_run
@@ -514,7 +515,9 @@ def _timing_notes(run: dict) -> list[str]:
 
 
 def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> dict[str, str]:
-    """Interpolations, principal walks and arithmetic for one run; returns grid -> file."""
+    """Interpolations, principal walks and arithmetic for one run; returns grid -> file.
+    A bundled run (bench.bundle) has no model: its figures, drawn by this function when it was
+    bundled, are copied instead."""
     import torch
 
     from bench.data import get_dataset, load_split
@@ -526,7 +529,7 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
     path = Path(run["path"])
     method = run["config"]["config"]["method"]
     if not (path / "model.pt").is_file() or not (path / "z.npy").is_file():
-        return {}
+        return bundled_figures(path, out) or {}  # a bundle: drawn when it was bundled
     model, _cfg, _info = load_model(path)
     z = torch.from_numpy(np.load(path / "z.npy"))
     files = {}

@@ -11,7 +11,7 @@
 # `--lap1 paper` GLO-Lap1-PCA and GAN-Lap1 (seed 0) in STORE-lap1paper (the PCA, GAN-MSE and
 # GLO-MSE runs are copied there: the GAN is reused, not retrained, and Lap1 is judged against
 # the same MSE rows) and their page reports/DATASET-lap1paper.
-# Then the report, into this tree's reports/.
+# Then the report, into this script's tree's reports/.
 # Runs already complete in STORE are skipped and an interrupted one resumes from its last
 # checkpoint, so rerun the same command after a kill or a reboot. Keep STORE outside the
 # checkout (e.g. ~/glo-bench-runs/celeba128-budget) and run from a pinned worktree
@@ -22,35 +22,62 @@
 # the paper profile's; the cpu profile's 150 leave the GAN's MSE ~10% above a converged
 # inversion: 0.0474 / 0.0429 / 0.0427 at 150 / 500 / 1500 steps, docs/gan128.md).
 # Refuses to run from a tree whose model/harness sources differ from a commit.
+# GAN_STEPS and VAE_STEPS give those rows their own budget (default STEPS); the report states
+# each row's steps.
+# CODE=DIR trains with the tree at DIR (a pinned worktree) while this script's own tree
+# bundles and reports: so a pin made before a harness change still trains every row.
+# BUNDLE=DIR (e.g. docs/celeba128/runs) carries finished runs across machines: before
+# training, its runs are copied into STORE (so a fresh machine skips them as complete); after
+# each step, STORE's complete runs are bundled into it (`bench runs --bundle`: what a report
+# reads, with its figures, less checkpoints and weights) to commit. A bundled GAN-MSE has no
+# checkpoint, so its GAN-Lap1 must finish in the same store (they run as one step).
 set -euo pipefail
 USAGE="usage: scripts/report_budget.sh celeba64|celeba128 STORE [DATA_ROOT]"
 DATASET=${1:?$USAGE}
-STORE=${2:?$USAGE}
-DATA=${3:-${BENCH_DATA:-../shared/data}}
+STORE=$(realpath -m "${2:?$USAGE}")
+DATA=$(realpath -m "${3:-${BENCH_DATA:-../shared/data}}")
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+CODE=$(cd "${CODE:-$HERE}" && pwd)
+BUNDLE=${BUNDLE:+$(realpath -m "$BUNDLE")}
 case "$DATASET" in
   celeba64) HELDOUT=lfw64; LAP1_PAPER=${LAP1_PAPER:-1} ;;
   celeba128) HELDOUT=lfw128; LAP1_PAPER=${LAP1_PAPER:-0} ;;
   *) echo "scripts/report_budget.sh: DATASET must be celeba64 or celeba128, not '$DATASET' ($USAGE)" >&2; exit 2 ;;
 esac
 STEPS=${STEPS:-31800}
+GAN_STEPS=${GAN_STEPS:-$STEPS}
+VAE_STEPS=${VAE_STEPS:-$STEPS}
 PRECISION=${PRECISION:-bf16}
-cd "$(dirname "$0")/.."
+cd "$CODE"
 if [ -n "$(git status --porcelain -- bench baselines glo 2>/dev/null)" ]; then
-  echo "scripts/report_budget.sh: uncommitted changes under bench/ baselines/ glo/; commit them first" >&2
+  echo "scripts/report_budget.sh: uncommitted changes under bench/ baselines/ glo/ of $CODE; commit them first" >&2
   exit 2
 fi
-bench() { python -m bench "$@"; }  # the bench package of this tree (a pinned worktree too)
+bench() { python -m bench "$@"; }  # the bench package of CODE (a pinned worktree too)
+bundle() {  # STORE's complete runs into BUNDLE, by this script's tree (it has `runs --bundle`)
+  [ -z "${BUNDLE:-}" ] || (cd "$HERE" && python -m bench runs --runs "$STORE" --bundle "$BUNDLE" --data-root "$DATA" | grep "run(s) bundled,")
+}
+if [ -n "${BUNDLE:-}" ] && [ -d "$BUNDLE/$DATASET" ]; then
+  mkdir -p "$STORE/$DATASET"
+  for run in "$BUNDLE/$DATASET"/*/; do
+    [ -e "$STORE/$DATASET/$(basename "$run")" ] || cp -r "$run" "$STORE/$DATASET/"
+  done
+fi
 COMMON=(--dataset "$DATASET" --data-root "$DATA" --heldout "$HELDOUT" --out "$STORE"
         --precision "$PRECISION" --ckpt-interval 120 --quiet)
-[ "$STEPS" != 0 ] && COMMON+=(--steps "$STEPS")
+steps() { [ "$1" != 0 ] && echo --steps "$1"; true; }  # 0: the epochs of the profile / plateau
 [ -n "${PLATEAU:-}" ] && COMMON+=(--plateau "$PLATEAU")
 GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
-bench run --seed 0 "${COMMON[@]}" --model pca "${GLO[@]}"
+# shellcheck disable=SC2046  # steps prints two words or none
+bench run --seed 0 "${COMMON[@]}" $(steps "$STEPS") --model pca "${GLO[@]}"; bundle
 GAN_INVERT=(--invert-steps "${GAN_INVERT_STEPS:-500}")
-bench run --seed 0 "${COMMON[@]}" "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1
-bench run --seed 0 "${COMMON[@]}" --model vae-mse --model vae-lap1
+# shellcheck disable=SC2046
+bench run --seed 0 "${COMMON[@]}" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1; bundle
+# shellcheck disable=SC2046
+bench run --seed 0 "${COMMON[@]}" $(steps "$VAE_STEPS") --model vae-mse --model vae-lap1; bundle
 for seed in 1 2; do
-  bench run --seed "$seed" "${COMMON[@]}" --model pca --model glo-mse-pca --model glo-lap1-pca
+  # shellcheck disable=SC2046
+  bench run --seed "$seed" "${COMMON[@]}" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca; bundle
 done
 if [ "$LAP1_PAPER" = 1 ]; then
   # the paper's Lap1 (docs/lap1.md) at the budget: GLO trained with it, and the GAN's ratio
@@ -61,9 +88,12 @@ if [ "$LAP1_PAPER" = 1 ]; then
   for run in "$STORE/$DATASET"/{pca,gan-mse,glo-mse-pca,glo-mse-random}-*; do
     [ -f "$run/metrics.json" ] && [ ! -e "$EXTRA/$DATASET/$(basename "$run")" ] && cp -r "$run" "$EXTRA/$DATASET/"
   done
-  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
-  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --lap1 paper --model glo-lap1-pca
-  bench report --dataset "$DATASET" --runs "$EXTRA" --out reports --data-root "$DATA" --page "$DATASET-lap1paper"
+  # shellcheck disable=SC2046
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
+  # shellcheck disable=SC2046
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" $(steps "$STEPS") --lap1 paper --model glo-lap1-pca
+  (cd "$HERE" && python -m bench report --dataset "$DATASET" --runs "$EXTRA" --out reports --data-root "$DATA" --page "$DATASET-lap1paper")
 fi
-# the main page; it shows the dataset's other pages in reports/ (-lap1paper, -plateau) side by side
-bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA"
+# the main page, into this script's tree; it shows the dataset's other pages in reports/
+# (-lap1paper, -plateau) side by side
+(cd "$HERE" && python -m bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA")

@@ -265,3 +265,52 @@ def test_a_train_lap1_column_that_mixes_lap1_settings_says_which_row_has_which(s
     assert "the train Lap1 column mixes 2 Lap1 settings" in page
     laps = json.loads((tmp_path / "rep" / "lfw25" / "report.json").read_text())["lap"]
     assert sorted(g["lap"]["weight_base"] for g in laps) == [0.25, 4.0]
+
+
+def test_a_bundle_makes_the_same_page_on_a_machine_without_the_store(store, tmp_path):
+    """Runs finished on one machine, bundled and committed, report the same page on a fresh
+    machine: same Table 1, same figures, links that resolve; no checkpoints or weights kept."""
+    import shutil
+
+    root, _ = store
+    live = tmp_path / "live"
+    shutil.copytree(root / "runs", live)
+    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "pca", "--seed", "1",
+                                  "--out", str(live), "--cache-dir", str(root / "c"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    bundle = tmp_path / "bundle"
+    r = CliRunner().invoke(main, ["runs", "--runs", str(live), "--bundle", str(bundle)])
+    assert r.exit_code == 0 and "4 run(s) bundled, 0 already there" in r.output, r.output
+    assert not list(bundle.rglob("*.pt")) and not list(bundle.rglob("z.npy"))
+    assert not list(bundle.rglob("*.tmp"))
+    seed1 = [p for p in (bundle / "lfw25").iterdir()
+             if json.loads((p / "config.json").read_text())["config"]["seed"] == 1]
+    assert len(seed1) == 1 and not (seed1[0] / "grids").exists()  # a report shows no grids
+    again = CliRunner().invoke(main, ["runs", "--runs", str(live), "--bundle", str(bundle)])
+    assert "0 run(s) bundled, 4 already there" in again.output, again.output
+
+    pages = {}
+    for name, runs in (("live", live), ("bundle", bundle)):
+        r = CliRunner().invoke(main, ["report", "--runs", str(runs), "--out", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+        pages[name] = tmp_path / name / "lfw25"
+    pd.testing.assert_frame_equal(pd.read_csv(pages["live"] / "table1.csv"),
+                                  pd.read_csv(pages["bundle"] / "table1.csv"))
+    grids = {k: json.loads((p / "report.json").read_text())["grids"] for k, p in pages.items()}
+    assert grids["bundle"] == grids["live"]
+    assert {"interp", "walks", "recon_train", "samples"} <= set(grids["bundle"]["glo-mse-pca"])
+    for files in grids["bundle"].values():
+        for rel in files.values():
+            if rel.endswith(".png"):
+                assert (pages["bundle"] / rel).read_bytes() == (pages["live"] / rel).read_bytes(), rel
+    page = (pages["bundle"] / "index.html").read_text()
+    for link in re.findall(r'(?:src|href)="([^"#]+)"', page):
+        assert (pages["bundle"] / link).is_file(), link
+
+    # `bench run` into a copy of the bundle (a fresh machine's store) skips its runs
+    fresh = tmp_path / "fresh"
+    shutil.copytree(bundle, fresh)
+    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "pca", "--seed", "1",
+                                  "--out", str(fresh), "--cache-dir", str(root / "c"), "--quiet"])
+    assert r.exit_code == 0 and "already complete" in r.output, r.output
+    assert not list(fresh.rglob("model.pt"))
