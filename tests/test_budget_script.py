@@ -1,0 +1,77 @@
+"""scripts/report_budget.sh, the multi-session reproduction, with a stand-in `python` on PATH
+that records each command: which tree trains, which bundles and reports, each row's steps,
+and that a fresh store is seeded from the committed bundle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIM = """#!/bin/bash
+echo "$(pwd)|$*" >> "$CALLS"
+case "$*" in *--bundle*) echo "0 run(s) bundled, 1 already there";; esac
+"""
+
+
+@pytest.fixture
+def script(tmp_path):
+    if shutil.which("bash") is None or shutil.which("realpath") is None:
+        pytest.skip("needs bash and realpath")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "python").write_text(SHIM)
+    (shim / "python").chmod(0o755)
+    pin = tmp_path / "pin"  # a pinned tree: a clean git checkout
+    pin.mkdir()
+    subprocess.run(["git", "init", "-q", str(pin)], check=True)
+    env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"),
+           "CODE": str(pin)}
+
+    def run(*args, **extra):
+        r = subprocess.run(["bash", str(ROOT / "scripts" / "report_budget.sh"), *map(str, args)],
+                           env={**env, **{k: str(v) for k, v in extra.items()}}, cwd=tmp_path,
+                           capture_output=True, text=True)
+        calls = [c.split("|", 1) for c in (tmp_path / "calls").read_text().splitlines()]
+        return r, calls
+    return run, tmp_path, pin
+
+
+def test_a_fresh_store_is_seeded_from_the_bundle_and_each_step_bundled(script):
+    run, tmp, pin = script
+    done = tmp / "bundle" / "celeba128" / "glo-mse-pca-0123456789ab"
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    r, calls = run("celeba128", "store", "data", BUNDLE="bundle", GAN_STEPS=9000)
+    assert r.returncode == 0, r.stderr
+    # the finished run is in the new machine's store before anything trains
+    assert (tmp / "store" / "celeba128" / done.name / "metrics.json").is_file()
+    trains = [args for cwd, args in calls if args.startswith("-m bench run ")]
+    assert [cwd for cwd, args in calls if args.startswith("-m bench run ")] == [str(pin)] * 5
+    assert "--steps 31800" in trains[0] and "--model glo-mse-pca" in trains[0]
+    assert "--steps 9000" in trains[1] and "--model gan-mse --model gan-lap1" in trains[1]
+    assert "--steps 31800" in trains[2] and "--model vae-mse" in trains[2]
+    assert all(f"--out {tmp / 'store'}" in a for a in trains)  # absolute: the script cd's
+    # after every training step this tree (not the pin) bundles; it also writes the report
+    others = [(cwd, args) for cwd, args in calls if not args.startswith("-m bench run ")]
+    assert [args.split()[2] for _, args in others] == ["runs"] * 5 + ["report"]
+    assert all(cwd == str(ROOT) for cwd, _ in others)
+    assert all(f"--bundle {tmp / 'bundle'}" in a for _, a in others[:5])
+    kinds = [args.split()[2] for _, args in calls]
+    assert kinds == ["run", "runs"] * 5 + ["report"]
+
+
+def test_without_bundle_nothing_is_bundled_and_a_dirty_pin_is_refused(script):
+    run, tmp, pin = script
+    r, calls = run("celeba128", "store", "data", STEPS=0)
+    assert r.returncode == 0, r.stderr
+    assert not any("--bundle" in args for _, args in calls)
+    assert not any("--steps" in args for _, args in calls)  # STEPS=0: the profile's epochs
+    (pin / "bench").mkdir()
+    (pin / "bench" / "x.py").write_text("")
+    r, _ = run("celeba128", "store", "data")
+    assert r.returncode == 2 and "uncommitted changes" in r.stderr
