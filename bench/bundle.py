@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from bench.io import atomic_write_json
+from bench.provenance import cpu_info, cpu_text
 from bench.store import find_runs, load_run
 
 KEPT = ("config.json", "status.json", "metrics.json", "per_image.npz", "curves.csv", "log.txt")
@@ -69,6 +70,12 @@ def bundle_runs(root: Path, dest: Path, data_root: Path | None = None,
             continue
         tmp = dest / dataset / f".{src.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
+        if (src / "bundle.json").is_file():  # already a bundle (a store seeded from one): as is
+            shutil.copytree(src, tmp)
+            _put(tmp, out)
+            written.append(src.name)
+            log(f"{out}: copied (already a bundle)")
+            continue
         tmp.mkdir(parents=True)
         for name in KEPT:
             if (src / name).is_file():
@@ -80,24 +87,34 @@ def bundle_runs(root: Path, dest: Path, data_root: Path | None = None,
             for name in GRID_NAMES:
                 if (src / "grids" / f"{name}.png").is_file():
                     shutil.copyfile(src / "grids" / f"{name}.png", tmp / "grids" / f"{name}.png")
-            files = make_figures(info, tmp, data_root, dataset)
+            try:
+                files = make_figures(info, tmp, data_root, dataset)
+            except Exception as e:  # as `bench report` does: the page says what failed
+                log(f"{src.name}: figures skipped ({type(e).__name__}: {e})")
+                files = {"error": f"{type(e).__name__}: {e}"}
             atomic_write_json(tmp / FIGURES, files)
         else:
             left_out.append("grids/ (not this method's lowest seed: a report shows none)")
         atomic_write_json(tmp / "bundle.json", {
             "from": str(src), "bundled": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "left_out": left_out, "figures": figure_run})
-        if out.exists():
-            old = dest / dataset / f".{src.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+            "left_out": left_out, "figures": figure_run, "bundled_on": cpu_info()})
+        _put(tmp, out)
         written.append(src.name)
         log(f"{out}: bundled" + (" with its figures" if figure_run else ""))
     return written, kept
+
+
+def _put(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out`` (replacing it), so that ``out`` is never
+    half written."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out)
 
 
 def bundled_figures(path: Path, out: Path) -> dict[str, str] | None:
@@ -112,3 +129,17 @@ def bundled_figures(path: Path, out: Path) -> dict[str, str] | None:
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(path) / rel, out / rel)
     return files
+
+
+def run_cpu(run: dict) -> str:
+    """The CPU a run's seconds come from: its config's (runs record it since bundles came in),
+    else its bundle's machine, marked as such (the budget script bundles where it trained),
+    else '-'."""
+    env_cpu = run["config"].get("environment", {}).get("cpu")
+    if env_cpu:
+        return cpu_text(env_cpu)
+    try:
+        bundled = json.loads((Path(run["path"]) / "bundle.json").read_text())["bundled_on"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return "-"
+    return f"{cpu_text(bundled)}, where bundled"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.artifacts import save_png
-from bench.bundle import bundled_figures
+from bench.bundle import bundled_figures, run_cpu
 from bench.claims import Claim, claims_for, evaluate_claims, flatness, run_value
 from bench.config import TABLE1_METHODS
 from bench.convergence import PLATEAU_EPOCHS, PLATEAU_REL, plot_curves, summarize_run
@@ -51,6 +51,9 @@ COLUMN_HELP = {
                                    "(N in brackets; mean over seeds)",
     "seeds": "number of seeds averaged",
     "seed": "the run's seed",
+    "cpu": "the CPU that produced the run's seconds, with its matrix flags (AMX and AVX512-BF16 "
+           "change bf16's speed several-fold); 'where bundled' when the run predates recording "
+           "it and its bundle's machine is shown",
     "FID": "Frechet Inception distance, samples vs test images (lower is better)",
     "KID x 1e3": "kernel Inception distance x 1000, mean +- std over subsets, samples vs test",
     "precision": "fraction of samples inside the test images' 3-NN feature manifold",
@@ -395,6 +398,22 @@ def _flatness_caveat(claim, results: dict[str, MethodRuns]) -> str:
     return f"GLO's codes: flatness {i:.4f} before training, {f:.4f} after"
 
 
+def _unequal_budgets(claim: Claim, results: dict[str, MethodRuns]) -> str:
+    """'' when the trained rows a claim compares had one training budget; else each row's
+    (a per-row budget, e.g. a GAN that fits one session, makes the comparison unequal)."""
+    budgets = {}
+    for m in (claim.better, *claim.worse):
+        if m == "pca" or m not in results or not results[m].runs:
+            continue
+        model = results[m].runs[0]["config"]["config"].get("model", {})
+        budgets[m] = (f"{model['steps']:,} steps" if model.get("steps")
+                      else f"{model.get('epochs', '?')} epochs")
+    if len(set(budgets.values())) < 2:
+        return ""
+    return "unequal training budgets: " + ", ".join(f"{METHOD_LABELS[m]} {b}"
+                                                     for m, b in budgets.items())
+
+
 def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[str, MethodRuns],
                    curves: dict[str, dict], target: float | None) -> None:
     """Give each failed claim the measured evidence of why, from the runs it compares: GLO
@@ -406,9 +425,11 @@ def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[
         entry["why"] = ""
         if claim.metric == "flatness" and entry["holds"] is not None:
             entry["why"] = _flatness_caveat(claim, results)
+        budgets = _unequal_budgets(claim, results)
         if entry["holds"] is not False:
+            entry["why"] = "; ".join(w for w in (entry["why"], budgets) if w)
             continue
-        why = []
+        why = [budgets] if budgets else []
         methods = [m for m in (claim.better, *claim.worse) if m in results]
         unconverged = []
         for m in _glo_methods(claim):
@@ -492,6 +513,7 @@ def _settings(run: dict) -> dict:
             "code": cfg.get("code", {}).get("git_commit", cfg.get("code", {}).get("source_sha256")),
             "data fingerprint": cfg.get("data", {}).get("fingerprint", "")[:16],
             "wall s": run["metrics"].get("timing", {}).get("total_s"),
+            "cpu": run_cpu(run),
             "notes": "; ".join([*c.get("notes", []), *_timing_notes(run)])}
 
 

@@ -288,6 +288,11 @@ def test_a_bundle_makes_the_same_page_on_a_machine_without_the_store(store, tmp_
     assert len(seed1) == 1 and not (seed1[0] / "grids").exists()  # a report shows no grids
     again = CliRunner().invoke(main, ["runs", "--runs", str(live), "--bundle", str(bundle)])
     assert "0 run(s) bundled, 4 already there" in again.output, again.output
+    # a bundle bundled again (a store seeded from one) keeps where and on what it was made
+    r = CliRunner().invoke(main, ["runs", "--runs", str(bundle), "--bundle", str(tmp_path / "b2")])
+    assert r.exit_code == 0 and "4 run(s) bundled" in r.output, r.output
+    for meta in bundle.glob("*/*/bundle.json"):
+        assert (tmp_path / "b2" / meta.relative_to(bundle)).read_bytes() == meta.read_bytes()
 
     pages = {}
     for name, runs in (("live", live), ("bundle", bundle)):
@@ -306,6 +311,20 @@ def test_a_bundle_makes_the_same_page_on_a_machine_without_the_store(store, tmp_
     page = (pages["bundle"] / "index.html").read_text()
     for link in re.findall(r'(?:src|href)="([^"#]+)"', page):
         assert (pages["bundle"] / link).is_file(), link
+
+    # every run says which CPU its seconds come from; a run that predates recording it shows
+    # its bundle's machine
+    model = json.loads(next(live.glob("*/pca-*/config.json")).read_text())["environment"]["cpu"]["model"]
+    runs = json.loads((pages["bundle"] / "report.json").read_text())["runs"]
+    assert all(r["cpu"].startswith(model) and "where bundled" not in r["cpu"] for r in runs)
+    for cfg_path in bundle.glob("*/*/config.json"):
+        cfg = json.loads(cfg_path.read_text())
+        del cfg["environment"]["cpu"]
+        cfg_path.write_text(json.dumps(cfg))
+    r = CliRunner().invoke(main, ["report", "--runs", str(bundle), "--out", str(tmp_path / "old")])
+    assert r.exit_code == 0, r.output
+    runs = json.loads((tmp_path / "old" / "lfw25" / "report.json").read_text())["runs"]
+    assert all(r["cpu"].startswith(model) and r["cpu"].endswith("where bundled") for r in runs)
 
     # `bench run` into a copy of the bundle (a fresh machine's store) skips its runs
     fresh = tmp_path / "fresh"
