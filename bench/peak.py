@@ -13,31 +13,19 @@ units; AVX512-BF16: bf16 dot products in vector registers; AVX2/AVX512F: fp32 FM
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 
 from bench.context import RunContext, autocast, default_precision
-
-FEATURES = ("amx_tile", "amx_bf16", "avx512_bf16", "avx512f", "avx2", "fma")
+from bench.provenance import cpu_info
 
 
 def cpu_features() -> dict:
     """Model name, the matrix-relevant flags of /proc/cpuinfo, torch's SIMD level, threads."""
-    info: dict = {"cpu": "unknown", "flags": [], "torch_capability":
-                  torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        if line.startswith("model name") and info["cpu"] == "unknown":
-            info["cpu"] = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            info["flags"] = [f for f in FEATURES if f in flags]
-            break
-    return info
+    info = cpu_info()
+    return {"cpu": info["model"], "flags": list(info["flags"]),
+            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
 
 
 def _sync(device: torch.device) -> None:

@@ -132,15 +132,9 @@ def platform() -> dict[str, str]:
 
     import torch
 
-    model = pf.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "machine": pf.machine(), "isa": torch.backends.cpu.get_cpu_capability(),
+    from bench.provenance import cpu_info
+
+    return {"cpu": cpu_info()["model"], "machine": pf.machine(), "isa": torch.backends.cpu.get_cpu_capability(),
             "torch": torch.__version__, "numpy": np.__version__,
             "threads": str(torch.get_num_threads())}
 

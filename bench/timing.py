@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.bundle import run_cpu
 from bench.errors import BenchError
 from bench.store import find_runs, load_run
 
@@ -30,7 +31,7 @@ def run_row(info: dict) -> dict:
         "timing": m["timing"], "eval_stages": stages,
         "train_mse": m["train"]["mse"], "test_mse": m["test"]["mse"],
         "code": cfg["code"], "data_fingerprint": cfg["data"]["fingerprint"],
-        "argv": cfg["environment"]["argv"],
+        "argv": cfg["environment"]["argv"], "cpu": run_cpu(info),
     }
 
 
@@ -56,8 +57,13 @@ def _share(t: dict) -> str:
     return f"{100 * t['eval_s'] / t['total_s']:.0f}%" if t["total_s"] else "-"
 
 
+def _cpus(rows: list[dict]) -> str:
+    return "; ".join(sorted({r["cpu"] for r in rows}))
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| configuration | epochs | fit s | eval s | total s | eval share | evaluation stages (images, s) |",
+    lines = [f"CPU: {_cpus(rows)}", "",
+             "| configuration | epochs | fit s | eval s | total s | eval share | evaluation stages (images, s) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r["timing"]
@@ -73,7 +79,12 @@ def table(rows: list[dict]) -> str:
 def compare(before: list[dict], after: list[dict]) -> str:
     b, a = _by_method(before), _by_method(after)
     common = [m for m in a if m in b]
-    lines = ["| configuration | before: fit / eval / total s | after: fit / eval / total s | "
+    cpus = {"before": _cpus([b[m] for m in common]), "after": _cpus([a[m] for m in common])}
+    same = cpus["before"] == cpus["after"] and ";" not in cpus["before"]
+    lines = [f"CPU: {cpus['before']}" if same else
+             f"WARNING: not one machine, so the speed-ups mix machines with code: before on "
+             f"{cpus['before']}; after on {cpus['after']}", "",
+             "| configuration | before: fit / eval / total s | after: fit / eval / total s | "
              "speed-up (total) | train MSE before / after | test MSE before / after |",
              "|---|---|---|---|---|---|"]
     sums = {"b": 0.0, "a": 0.0}

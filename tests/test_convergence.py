@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -108,9 +109,36 @@ def test_the_report_explains_why_glo_loses_to_pca(tmp_path):
     assert "not converged" in vs_pca["why"] and "still falling" in vs_pca["why"]
     assert f"{want:,.0f} steps" in vs_pca["why"]
     held = [c for c in claims if c["holds"] is not False]
-    assert all(c["why"] == "" for c in held)  # only a failed claim gets an explanation
+    # only a failed claim gets an explanation; a held one only the note that its rows trained
+    # different budgets (here 8 and 4 epochs)
+    assert all(c["why"] == "" or (c["why"].startswith("unequal training budgets:")
+                                  and ";" not in c["why"]) for c in held)
+    assert any(c["why"] for c in held)
     json.dumps(curves)  # stored in report.json as they are
     assert math.isfinite(target)
+
+
+def test_a_claim_between_rows_of_different_budgets_says_so_whatever_its_verdict(tmp_path):
+    """A per-row budget (the GAN trained what fits a session, GLO the paper's 31,800 steps)
+    is named on every claim that compares those rows, held or failed; rows of one budget and
+    PCA (no steps) add nothing."""
+    runs = {"pca": _write_run(tmp_path / "pca", "pca", [], train_mse=0.013)}
+    for method, steps, mse in (("glo-lap1-pca", 31800, 0.012), ("glo-mse-pca", 31800, 0.011),
+                               ("gan-mse", 7000, 0.03), ("gan-lap1", 7000, 0.045)):
+        runs[method] = _write_run(tmp_path / method, method, [0.1, 0.09], train_mse=mse)
+        runs[method]["config"]["config"]["model"]["steps"] = steps
+    results = {m: MethodRuns(m, "complete", [r]) for m, r in runs.items()}
+    claims = evaluate_claims(per_method_metrics(results))
+    claim_evidence(claims_for(None), claims, results, {}, None)
+    by_name = {c["claim"]: c for c in claims}
+    vs_gan = by_name["GLO (Lap1, PCA init) reconstructs better than the GAN (MSE inversion)"]
+    assert vs_gan["holds"] is True
+    assert "unequal training budgets: GLO, Lap1, PCA init 31,800 steps, GAN, MSE 7,000 steps" \
+        in vs_gan["why"]
+    lap1 = by_name["Lap1-trained GLO beats MSE-trained GLO on MSE (PCA init)"]
+    assert lap1["holds"] is False and "unequal" not in lap1["why"]
+    assert "unequal" not in by_name["GLO (Lap1, PCA init) reconstructs better than PCA"]["why"]
+    assert "unequal" not in by_name["GAN-Lap1's MSE is about 1.5x GAN-MSE's (band 1.3-1.8)"]["why"]
 
 
 def _spectrum_run(flat_final: float, flat_init: float | None = None) -> dict:
@@ -169,6 +197,21 @@ def test_curves_and_times_commands_read_a_real_store(tmp_path):
     assert {row["method"] for row in rows} == {"pca", "glo-mse-pca"}
     assert next(row for row in rows if row["method"] == "glo-mse-pca")["timing"] == glo["timing"]
     assert "| glo-mse-pca |" in r.output
+    # which CPU the seconds come from; two stores from different CPUs are flagged side by side
+    cpu = json.loads((glo_dir / "config.json").read_text())["environment"]["cpu"]
+    assert f"CPU: {cpu['model']}" in r.output
+    same = CliRunner().invoke(main, ["times", str(out), "--compare", str(out)])
+    assert same.exit_code == 0 and f"CPU: {cpu['model']}" in same.output
+    assert "WARNING" not in same.output
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    for path in other.glob("*/*/config.json"):
+        cfg = json.loads(path.read_text())
+        cfg["environment"]["cpu"] = {"model": "Another CPU", "flags": ["amx_tile"]}
+        path.write_text(json.dumps(cfg))
+    r = CliRunner().invoke(main, ["times", str(out), "--compare", str(other)])
+    assert r.exit_code == 0 and "WARNING: not one machine" in r.output, r.output
+    assert "after on Another CPU (amx_tile)" in r.output
 
 
 def test_codes_gap_replays_the_run_exactly_and_splits_the_gap(tmp_path):

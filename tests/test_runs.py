@@ -35,6 +35,10 @@ def test_pca_run_writes_complete_run_dir_and_second_is_noop(tmp_path):
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["config"]["method"] == "pca" and cfg["config"]["seed"] == 0
     assert cfg["data"]["fingerprint"] and cfg["code"]["source_sha256"]
+    if os.path.isfile("/proc/cpuinfo"):  # the CPU behind its seconds, with its matrix flags
+        info = open("/proc/cpuinfo").read()
+        assert f": {cfg['environment']['cpu']['model']}\n" in info
+        assert all(f" {f}" in info for f in cfg["environment"]["cpu"]["flags"])
     assert run_dir.name.endswith(cfg["run_id"].split("-")[-1])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0 < metrics["train"]["mse"] < metrics["test"]["mse"] < 1
