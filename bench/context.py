@@ -86,17 +86,11 @@ def cpu_bf16_is_fast() -> bool:
 def cached_bf16_probe() -> dict:
     """bf16_probe's answer for this machine, measured once and kept (see cpu_bf16_is_fast)."""
     import hashlib
-    import platform
+
+    from bench.provenance import cpu_info  # here: provenance imports config, which imports us
 
     base = Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "glo-bench")
-    model = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_info()["model"]
     key = hashlib.sha256(json.dumps([model, sorted(_cpu_flags()), torch.__version__,
                                      torch.get_num_threads()]).encode()).hexdigest()[:16]
     path = base / "cpu_precision.json"

@@ -321,10 +321,17 @@ def training_seconds(path: Path) -> float | None:
     fit seconds plus those of any training it reused in turn (``timing.training_reused_s``);
     None when its metrics.json does not say."""
     try:
-        timing = json.loads((Path(path) / "metrics.json").read_text())["timing"]
-        return float(timing["fit_s"]) + float(timing.get("training_reused_s") or 0.0)
+        return timing_training_s(json.loads((Path(path) / "metrics.json").read_text())["timing"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
+
+
+def timing_training_s(timing: dict) -> float | None:
+    """A metrics.json ``timing``'s seconds of training behind the model: fit_s plus any
+    training it reused (training_reused_s); None without fit_s."""
+    if timing.get("fit_s") is None:
+        return None
+    return float(timing["fit_s"]) + float(timing.get("training_reused_s") or 0.0)
 
 
 ADOPTED = "adopted_from.json"  # in ckpt/: whose training a run resumed (survives a restart)

@@ -50,6 +50,7 @@ from bench.errors import BenchError
 from bench.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from bench.overrides import Assignment, validate
 from bench.spec import Overrides, RunSpec
+from bench.store import timing_training_s
 
 #: [run] keys of a spec: RunSpec fields, and the Overrides fields without a --set key
 RUN_KEYS = ("profile", "precision", "device", "data_root", "cache_dir", "eval_train_n",
@@ -260,10 +261,7 @@ def metric_value(metrics: dict, name: str) -> float | None:
     if name == "flatness":
         return flatness(metrics.get("spectrum", {}))
     if name == "fit_s":
-        timing = metrics.get("timing", {})
-        v = timing.get("fit_s")
-        if v is not None:
-            v = float(v) + float(timing.get("training_reused_s") or 0.0)
+        v = timing_training_s(metrics.get("timing", {}))
     elif name in ("eval_s", "total_s"):
         v = metrics.get("timing", {}).get(name)
     elif "." in name:
