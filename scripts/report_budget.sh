@@ -17,7 +17,10 @@
 # checkout (e.g. ~/glo-bench-runs/celeba128-budget) and run from a pinned worktree
 # (git worktree add ~/glo-bench-runs/code-COMMIT COMMIT), so that every row is one code version.
 # STEPS=0 PLATEAU=0.01 gives the plateau-budget report (reports/celeba64-plateau).
-# PRECISION (default bf16 autocast) is the same for every run.
+# PRECISION (default bf16 autocast) is the same for every run, unless GAN_PRECISION or
+# VAE_PRECISION give those rows their own (a CPU with AVX512-BF16 and no AMX can train one
+# family faster in fp32 and another in bf16: `bench perf peak-128`); the report states each
+# row's precision.
 # The GAN's reconstructions invert z with GAN_INVERT_STEPS Adam steps per restart (default 500,
 # the paper profile's; the cpu profile's 150 leave the GAN's MSE ~10% above a converged
 # inversion: 0.0474 / 0.0429 / 0.0427 at 150 / 500 / 1500 steps, docs/gan128.md).
@@ -48,6 +51,8 @@ STEPS=${STEPS:-31800}
 GAN_STEPS=${GAN_STEPS:-$STEPS}
 VAE_STEPS=${VAE_STEPS:-$STEPS}
 PRECISION=${PRECISION:-bf16}
+GAN_PRECISION=${GAN_PRECISION:-$PRECISION}
+VAE_PRECISION=${VAE_PRECISION:-$PRECISION}
 cd "$CODE"
 if [ -n "$(git status --porcelain -- bench baselines glo 2>/dev/null)" ]; then
   echo "scripts/report_budget.sh: uncommitted changes under bench/ baselines/ glo/ of $CODE; commit them first" >&2
@@ -64,20 +69,20 @@ if [ -n "${BUNDLE:-}" ] && [ -d "$BUNDLE/$DATASET" ]; then
   done
 fi
 COMMON=(--dataset "$DATASET" --data-root "$DATA" --heldout "$HELDOUT" --out "$STORE"
-        --precision "$PRECISION" --ckpt-interval 120 --quiet)
+        --ckpt-interval 120 --quiet)
 steps() { [ "$1" != 0 ] && echo --steps "$1"; true; }  # 0: the epochs of the profile / plateau
 [ -n "${PLATEAU:-}" ] && COMMON+=(--plateau "$PLATEAU")
 GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
 # shellcheck disable=SC2046  # steps prints two words or none
-bench run --seed 0 "${COMMON[@]}" $(steps "$STEPS") --model pca "${GLO[@]}"; bundle
+bench run --seed 0 "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca "${GLO[@]}"; bundle
 GAN_INVERT=(--invert-steps "${GAN_INVERT_STEPS:-500}")
 # shellcheck disable=SC2046
-bench run --seed 0 "${COMMON[@]}" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1; bundle
+bench run --seed 0 "${COMMON[@]}" --precision "$GAN_PRECISION" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1; bundle
 # shellcheck disable=SC2046
-bench run --seed 0 "${COMMON[@]}" $(steps "$VAE_STEPS") --model vae-mse --model vae-lap1; bundle
+bench run --seed 0 "${COMMON[@]}" --precision "$VAE_PRECISION" $(steps "$VAE_STEPS") --model vae-mse --model vae-lap1; bundle
 for seed in 1 2; do
   # shellcheck disable=SC2046
-  bench run --seed "$seed" "${COMMON[@]}" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca; bundle
+  bench run --seed "$seed" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca; bundle
 done
 if [ "$LAP1_PAPER" = 1 ]; then
   # the paper's Lap1 (docs/lap1.md) at the budget: GLO trained with it, and the GAN's ratio
@@ -89,9 +94,9 @@ if [ "$LAP1_PAPER" = 1 ]; then
     [ -f "$run/metrics.json" ] && [ ! -e "$EXTRA/$DATASET/$(basename "$run")" ] && cp -r "$run" "$EXTRA/$DATASET/"
   done
   # shellcheck disable=SC2046
-  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --precision "$GAN_PRECISION" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --lap1 paper --model gan-lap1
   # shellcheck disable=SC2046
-  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" $(steps "$STEPS") --lap1 paper --model glo-lap1-pca
+  bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --precision "$PRECISION" $(steps "$STEPS") --lap1 paper --model glo-lap1-pca
   (cd "$HERE" && python -m bench report --dataset "$DATASET" --runs "$EXTRA" --out reports --data-root "$DATA" --page "$DATASET-lap1paper")
 fi
 # the main page, into this script's tree; it shows the dataset's other pages in reports/

@@ -46,7 +46,8 @@ def test_a_fresh_store_is_seeded_from_the_bundle_and_each_step_bundled(script):
     done = tmp / "bundle" / "celeba128" / "glo-mse-pca-0123456789ab"
     done.mkdir(parents=True)
     (done / "metrics.json").write_text("{}")
-    r, calls = run("celeba128", "store", "data", BUNDLE="bundle", GAN_STEPS=9000)
+    r, calls = run("celeba128", "store", "data", BUNDLE="bundle", GAN_STEPS=9000,
+                   GAN_PRECISION="fp32")
     assert r.returncode == 0, r.stderr
     # the finished run is in the new machine's store before anything trains
     assert (tmp / "store" / "celeba128" / done.name / "metrics.json").is_file()
@@ -55,6 +56,8 @@ def test_a_fresh_store_is_seeded_from_the_bundle_and_each_step_bundled(script):
     assert "--steps 31800" in trains[0] and "--model glo-mse-pca" in trains[0]
     assert "--steps 9000" in trains[1] and "--model gan-mse --model gan-lap1" in trains[1]
     assert "--steps 31800" in trains[2] and "--model vae-mse" in trains[2]
+    # each row's precision: the GAN pair its own, every other row the common one
+    assert [a.split("--precision ")[1].split()[0] for a in trains] == ["bf16", "fp32"] + ["bf16"] * 3
     assert all(f"--out {tmp / 'store'}" in a for a in trains)  # absolute: the script cd's
     # after every training step this tree (not the pin) bundles; it also writes the report
     others = [(cwd, args) for cwd, args in calls if not args.startswith("-m bench run ")]
