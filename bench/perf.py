@@ -356,15 +356,11 @@ def bench_peak(log) -> dict:
             "ok": worst >= PEAK_TARGET if amx else None}
 
 
-# the 128-px cpu profile's widths: GLO and the VAE 16 wide, the GAN 32 (docs/gan128.md);
-# the inversion at both, since it inverts GLO's generator and the GAN's
-PROFILE_128_WIDTH = {"glo": 16, "vae": 16, "gan": 32}
-
-
 def bench_peak_128(log) -> dict:
     """peak-128: the same steps at 128 px, 16 and 32 wide, fp32 and bf16: which precision each
     family trains fastest in on this CPU at the CelebA-128 report's widths (a CPU with
     AVX512-BF16 and no AMX can be faster in either, per family)."""
+    from bench.config import _profile_defaults
     from bench.peak import measure_steps
 
     res = measure_steps(resolution=128, widths=(16, 32), precisions=("fp32", "bf16"), log=log)
@@ -372,7 +368,10 @@ def bench_peak_128(log) -> dict:
     speedups = []
     for family, ngf in dict.fromkeys((r["family"], r["ngf"]) for r in res["rows"]):
         ratio = rate[family, ngf, "bf16"] / rate[family, ngf, "fp32"]
-        profile = PROFILE_128_WIDTH.get(family, ngf) == ngf
+        # the cpu profile's width at 128 px (GLO and the VAE 16, the GAN 32); the inversion
+        # runs at both, as it inverts GLO's generator and the GAN's
+        profile = (family == "inversion"
+                   or _profile_defaults(family, "cpu", 128)["ngf"] == ngf)
         speedups.append({"family": family, "ngf": ngf, "bf16_over_fp32": ratio,
                          "profile_width": profile, "faster": "bf16" if ratio > 1 else "fp32"})
         log(f"{family:<9} ngf {ngf:<3} bf16 / fp32 {ratio:.2f}x: {speedups[-1]['faster']} is faster"
