@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from bench.context import progress_disabled
 from bench.distributed import SINGLE, Dist
 from bench.fidelity import FidelityJob, compare, describe
+from bench.journal import EvalJournal
 from bench.losses import Lap1, LapSettings, mse_per_image
 from bench.model import Model, to_float, to_uint8
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from bench.context import RunContext
 
 EVAL_SEED = 20170721  # the same images are measured for every model of a dataset
+MEASURE_BATCH = 500  # images reconstructed per call (and per journal entry)
 
 
 def eval_indices(n: int, limit: int | None) -> np.ndarray:
@@ -65,13 +67,17 @@ class SplitResult:
 
 
 def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, train: bool,
-            batch: int = 500, dist: Dist = SINGLE, progress=None, keep: int = 0) -> SplitResult:
+            batch: int = 500, dist: Dist = SINGLE, progress=None, keep: int = 0,
+            journal: EvalJournal | None = None, split: str = "") -> SplitResult:
     """Reconstruct the chosen images (train: by training index) and score each one; the first
     ``keep`` originals and reconstructions of this rank's block are kept as uint8 (for FID).
 
     Under torch.distributed each rank measures one contiguous block of ``indices`` and the
     per-image results are gathered back in order; the example images come from rank 0's
-    block, which starts with the same images as a single-process run."""
+    block, which starts with the same images as a single-process run.
+
+    With a ``journal``, each batch's results are written there as ``split``'s once measured,
+    and a batch found there (measured by an interrupted process) is not measured again."""
     lap1 = Lap1(lap)
     lo, hi = dist.block(indices.size)
     mine = indices[lo:hi]
@@ -79,25 +85,25 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
     kept_x: list[Tensor] = []
     kept_r: list[Tensor] = []
     for start in range(0, mine.size, batch):
-        idx = torch.from_numpy(mine[start:start + batch])
-        x_u8 = torch.as_tensor(np.asarray(images_u8[idx.numpy()]))
-        x = to_float(x_u8)
-        if train:
-            x_hat, z = model.reconstruct_train(idx)
-        else:
-            x_hat, z = model.reconstruct(x.to(model.device))
-        x_hat = x_hat.float().cpu()
-        mses.append(mse_per_image(x_hat, x))
-        laps.append(lap1(x_hat, x))
-        codes.append(z.detach().float().cpu())
-        if start == 0:
-            originals.append(x[:32])
-            recons.append(x_hat[:32])
-        if start < keep:
-            kept_x.append(x_u8[:keep - start])
-            kept_r.append(to_uint8(x_hat[:keep - start]))
+        part = mine[start:start + batch]
+        rec = journal.load(split, lo + start, part) if journal is not None else None
+        if rec is None:
+            t = time.monotonic()
+            rec = _measure_batch(model, images_u8, part, lap1, train, start == 0,
+                                 max(0, keep - start))
+            if journal is not None:
+                journal.save(split, lo + start, part, rec, time.monotonic() - t)
+        mses.append(rec["mse"])
+        laps.append(rec["lap1"])
+        codes.append(rec["codes"])
+        if "originals" in rec:
+            originals.append(rec["originals"])
+            recons.append(rec["recons"])
+        if "kept_x" in rec:
+            kept_x.append(rec["kept_x"])
+            kept_r.append(rec["kept_r"])
         if progress is not None:
-            progress.update(int(idx.numel()))
+            progress.update(int(part.size))
     # a rank with no images (fewer images than ranks) still joins the gathers, with 0 rows
     width = codes[0].shape[1] if codes else getattr(model.settings, "d", 0)
     mse = dist.all_gather_rows(torch.cat(mses) if mses else torch.zeros(0))
@@ -107,6 +113,27 @@ def measure(model: Model, images_u8, indices: np.ndarray, lap: LapSettings, trai
                        torch.cat(originals) if originals else torch.zeros(0),
                        torch.cat(recons) if recons else torch.zeros(0),
                        (torch.cat(kept_x), torch.cat(kept_r)) if kept_x else None)
+
+
+def _measure_batch(model: Model, images_u8, part: np.ndarray, lap1: Lap1, train: bool,
+                   examples: bool, keep: int) -> dict[str, Tensor]:
+    """One batch's per-image MSE, Lap1 and codes; with ``examples`` its first 32 originals
+    and reconstructions, and its first ``keep`` of both as uint8."""
+    idx = torch.from_numpy(part)
+    x_u8 = torch.as_tensor(np.asarray(images_u8[part]))
+    x = to_float(x_u8)
+    if train:
+        x_hat, z = model.reconstruct_train(idx)
+    else:
+        x_hat, z = model.reconstruct(x.to(model.device))
+    x_hat = x_hat.float().cpu()
+    rec = {"mse": mse_per_image(x_hat, x), "lap1": lap1(x_hat, x),
+           "codes": z.detach().float().cpu()}
+    if examples:
+        rec["originals"], rec["recons"] = x[:32], x_hat[:32]
+    if keep > 0:
+        rec["kept_x"], rec["kept_r"] = x_u8[:keep], to_uint8(x_hat[:keep])
+    return rec
 
 
 def spectrum(z: Tensor) -> dict:
@@ -149,6 +176,7 @@ class Evaluation:
     per_image: dict[str, np.ndarray] = field(default_factory=dict)
     splits: dict[str, SplitResult] = field(default_factory=dict)
     samples: Tensor | None = None
+    resumed_s: float = 0.0  # seconds an interrupted earlier process spent on reused batches
 
 
 def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
@@ -167,38 +195,54 @@ def evaluate_run(model: Model, config: RunConfig, train_images, test_images,
                       "lap": {**ev.lap.to_dict(), "levels_resolved": ev.lap.resolved_levels(size)}})
     chosen = {name: eval_indices(imgs.shape[0], limit) for name, (imgs, limit, _) in parts.items()}
     total = sum(idx.size for idx in chosen.values())
+    journal = EvalJournal.open(ctx.path, config, ctx.dist, MEASURE_BATCH)
     with tqdm(total=total, unit="img", desc="evaluate", leave=False,
               disable=progress_disabled(ctx.quiet)) as bar:
         for name, (imgs, _limit, is_train) in parts.items():
-            t = time.time()
+            t = time.time() + _reused_s(journal)  # a resumed split also counts its reused batches
             idx = chosen[name]
             keep = fid_n if fidelity is not None and name == "train" else 0
-            res = measure(model, imgs, idx, ev.lap, train=is_train, dist=ctx.dist, progress=bar,
-                          keep=keep)
+            res = measure(model, imgs, idx, ev.lap, train=is_train, batch=MEASURE_BATCH,
+                          dist=ctx.dist, progress=bar, keep=keep, journal=journal, split=name)
             out.splits[name] = res
-            out.metrics[name] = {**res.summary(), "seconds": round(time.time() - t, 2)}
+            seconds = time.time() - t + _reused_s(journal)
+            out.metrics[name] = {**res.summary(), "seconds": round(seconds, 2)}
             out.per_image.update({f"{name}_index": idx, f"{name}_mse": res.mse,
                                   f"{name}_lap1": res.lap1})
             ctx.log(f"{name}: MSE {out.metrics[name]['mse']:.5f}, Lap1 "
                     f"{out.metrics[name]['lap1']:.5f} on {idx.size} images "
                     f"({out.metrics[name]['seconds']}s)")
+    if journal is not None and journal.reused_images:
+        ctx.log(f"evaluation resumed: {journal.reused_images} images measured by an earlier "
+                f"process reused ({journal.reused_s:.1f}s of its time)")
     if held_images is not None:
         out.metrics["heldout"]["dataset"] = ev.heldout
     out.metrics["spectrum"] = spectrum(out.splits["train"].codes)
     if ctx.dist.is_main:
-        t = time.time()
+        t = time.time() + _reused_s(journal)
         # as many training images re-inverted as test images inverted (at most codes_check_n):
         # the re-inverted MSE is read beside the test MSE, at the same precision and cost
         check_n = min(ev.codes_check_n, int(chosen["test"].size))
-        diag = model.diagnostics(train_images, chosen["train"], check_n, ev.codes_check_loss)
+
+        def check() -> dict:
+            return model.diagnostics(train_images, chosen["train"], check_n, ev.codes_check_loss)
+
+        diag = check() if journal is None else journal.value("codes", check)
         if diag:
-            out.metrics["codes"] = {**diag, "seconds": round(time.time() - t, 2)}
+            seconds = time.time() - t + _reused_s(journal)
+            out.metrics["codes"] = {**diag, "seconds": round(seconds, 2)}
             _log_codes(diag, ctx.log)
         out.samples = model.sample(ev.n_samples, torch.Generator().manual_seed(config.seed))
         if fidelity is not None:
             out.metrics["fidelity"] = sample_quality(model, config, out.splits["train"],
                                                      test_images, fid_n, fidelity, ctx.log)
+    if journal is not None:
+        out.resumed_s = journal.reused_s
     return out
+
+
+def _reused_s(journal: EvalJournal | None) -> float:
+    return journal.reused_s if journal is not None else 0.0
 
 
 def _log_codes(diag: dict, log) -> None:

@@ -28,6 +28,7 @@ from bench.distributed import SINGLE, Dist
 from bench.errors import BenchError
 from bench.evaluate import evaluate_run
 from bench.fidelity import WEIGHTS_FILE, FidelityJob, missing_hint
+from bench.journal import EvalJournal
 from bench.model import TrainData
 from bench.models import build_model
 from bench.plan import Plan, RunData, load_run_data, plan_run
@@ -76,6 +77,7 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
             (run.path / "metrics.json").unlink()
             for p in (run.path / "ckpt").glob("*"):
                 p.unlink()
+            EvalJournal.remove(run.path)
         dist.barrier()  # the others read checkpoints only once rank 0 has cleaned up
         if fidelity == FIND:
             fidelity = find_fidelity(spec, log) if dist.is_main else None
@@ -173,11 +175,14 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
             run.set_status("failed", error=f"{type(e).__name__}: {e}")
         raise
     metrics = ev.metrics
-    metrics["timing"] = {"fit_s": round(earlier + fit_s, 2),
-                         "eval_s": round(time.time() - t0 - fit_s, 2),
-                         "total_s": round(earlier + time.time() - t0, 2)}
+    # an evaluation resumed from the journal also ran in the process that was interrupted
+    eval_s = time.time() - t0 - fit_s + ev.resumed_s
+    metrics["timing"] = {"fit_s": round(earlier + fit_s, 2), "eval_s": round(eval_s, 2),
+                         "total_s": round(earlier + fit_s + eval_s, 2)}
     if earlier:
         metrics["timing"]["fit_s_earlier_processes"] = round(earlier, 2)
+    if ev.resumed_s:
+        metrics["timing"]["eval_s_earlier_processes"] = round(ev.resumed_s, 2)
     if reused is not None:
         metrics["timing"]["training_reused_from"] = reused
         reused_s = adopted_seconds(run.path) if dist.is_main else None
@@ -186,6 +191,7 @@ def _execute(plan: Plan, ctx: RunContext, fidelity: FidelityJob | None = None,
     metrics["curves_final"] = ctx.curves[-1] if ctx.curves else {}
     if dist.is_main:
         artifacts.write_result(run, model.state_dict(), metrics)  # status complete comes last
+        EvalJournal.remove(run.path)
     ctx.log(f"complete: train MSE {metrics['train']['mse']:.5f}, test MSE "
             f"{metrics['test']['mse']:.5f} ([-1, 1] pixels) in {metrics['timing']['total_s']}s")
     return RunResult(config.method, run.path, "complete", metrics)
