@@ -1,8 +1,9 @@
 """The evaluation's journal: what an interrupted evaluation had measured, kept per batch.
 
 A run's evaluation can take longer than its training's checkpoint interval: the GAN
-inverts every scored image with Adam (500 steps x 2 restarts in the budget reports: about an
-hour per 500 images at 128 px on a 2-core CPU). So each measured batch of images is written
+inverts every scored image with Adam (500 steps x 2 restarts in the budget reports: up to
+about 55 minutes per 500 images at 128 px on a 2-core Xeon, at the 77 image-steps a second of
+`bench perf peak-128`, less as images stop early). So each measured batch of images is written
 to ``eval_partial/`` in the run folder as soon as it is done, and a resumed run measures only
 the batches it does not find there: a kill during evaluation loses at most one batch.
 
