@@ -30,6 +30,25 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DEVICE_LIMIT = 64 * 2**20  # what one device call may send: the working tree and carried paths
+ASIDE = ("docs", "reports")  # tracked, never read on the device: `scripts/gpu_check.sh aside`
+
+
+def travelling(root: Path = ROOT, carry: tuple[Path, ...] = ()) -> dict[str, int]:
+    """Bytes per top-level entry of what a device call sends: the files of ``root`` that git
+    tracks or does not ignore (those present in the working tree) and the ``carry`` paths."""
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, text=True, check=True)
+    sizes: dict[str, int] = {}
+    for rel in filter(None, listed.stdout.split("\0")):
+        f = root / rel
+        if f.is_file() and not f.is_symlink():
+            top = rel.split("/", 1)[0]
+            sizes[top] = sizes.get(top, 0) + f.stat().st_size
+    for c in carry:
+        files = [c] if c.is_file() else [f for f in c.rglob("*") if f.is_file()]
+        sizes[c.name] = sizes.get(c.name, 0) + sum(f.stat().st_size for f in files)
+    return sizes
 
 
 def prepare(dest: Path, data_root: Path, n_train: int = 5000, n_test: int = 500) -> Path:
@@ -47,6 +66,16 @@ def prepare(dest: Path, data_root: Path, n_train: int = 5000, n_test: int = 500)
         "".join(f"{name} {split}\n" for name, split in keep))
     size = sum(p.stat().st_size for p in out.iterdir())
     print(f"{dest}: {n_train} train + {n_test} test CelebA images, {size / 2**20:.1f} MiB")
+    sizes = travelling(ROOT, (dest,))
+    total = sum(sizes.values())
+    slim = total - sum(sizes.get(a, 0) for a in ASIDE)
+    print(f"a device call carrying it sends {total / 2**20:.1f} MiB (limit "
+          f"{DEVICE_LIMIT / 2**20:.0f}); without the tracked {' and '.join(a + '/' for a in ASIDE)}, which the "
+          f"check does not read, {slim / 2**20:.1f} MiB")
+    if total > DEVICE_LIMIT:
+        print("over the limit: `scripts/gpu_check.sh aside` takes them out of the working tree "
+              "(they are committed) before the device call, `scripts/gpu_check.sh back` "
+              "restores them")
     return dest
 
 

@@ -41,3 +41,15 @@ def test_prepare_copies_a_celeba_subset_with_its_partition(tmp_path):
                     "000006.jpg", "2", "000007.jpg", "2"]
     assert sorted(p.name for p in (out / "celeba" / "img_align_celeba").iterdir()) == \
         ["000001.jpg", "000002.jpg", "000003.jpg", "000006.jpg", "000007.jpg"]
+
+
+def test_the_prepared_check_fits_one_device_call_with_docs_and_reports_aside(tmp_path):
+    """The device tool sends the working tree and the carried folder, 64 MiB at most: the
+    prepared CelebA subset plus everything tracked but docs/ and reports/ must fit."""
+    from tests.conftest import need_shared
+
+    data = gpu_check.prepare(tmp_path / "gpu_data", need_shared("celeba"))
+    sizes = gpu_check.travelling(gpu_check.ROOT, (data,))
+    slim = sum(v for k, v in sizes.items() if k not in gpu_check.ASIDE)
+    assert sizes["gpu_data"] > 30 * 2**20  # the 5,500 images are there
+    assert slim < gpu_check.DEVICE_LIMIT, {k: round(v / 2**20, 1) for k, v in sizes.items()}
