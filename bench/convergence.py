@@ -246,18 +246,24 @@ def progress(run_path: Path, model: dict) -> dict | None:
     left = None
     if total is not None and s_per_epoch is not None:
         left = max(0.0, (total - step) / per_epoch * s_per_epoch)
+    from bench.journal import EvalJournal
+
     return {"step": step, "total": total, "s_per_epoch": s_per_epoch,
-            "training_s_left": left, "upper_bound": bool(model.get("plateau"))}
+            "training_s_left": left, "upper_bound": bool(model.get("plateau")),
+            "evaluated_images": EvalJournal.measured(run_path)}
 
 
 def progress_text(p: dict | None) -> tuple[str, str]:
-    """("2,983/31,800 steps (9%)", "1 h 23 min") for the runs table; dashes where unknown."""
+    """("2,983/31,800 steps (9%)", "1 h 23 min") for the runs table; dashes where unknown; an
+    evaluation under way adds its measured images ("..., evaluation: 500 images measured")."""
     if p is None:
         return "-", "-"
     if p["total"] is None:
         return f"{p['step']:,} steps", "-"
     bound = "at most " if p["upper_bound"] else ""
     done = f"{p['step']:,}/{bound}{p['total']:,} steps ({p['step'] / p['total']:.0%})"
+    if p.get("evaluated_images"):  # training done, the evaluation under way (its journal)
+        done += f", evaluation: {p['evaluated_images']:,} images measured"
     if p["training_s_left"] is None:
         return done, "-"
     minutes = round(p["training_s_left"] / 60)

@@ -116,6 +116,17 @@ class EvalJournal:
         return value
 
     @staticmethod
+    def measured(run_path: Path) -> int:
+        """Images an unfinished evaluation has measured so far (every process's journal)."""
+        n = 0
+        for f in (Path(run_path) / FOLDER).rglob("*-*.pt"):
+            try:
+                n += int(load_tensors(io.BytesIO(f.read_bytes()), f)["indices"].numel())
+            except Exception:  # torn: it will be measured again
+                continue
+        return n
+
+    @staticmethod
     def remove(run_path: Path) -> None:
         """Drop every process's journal (the run is complete, or starts over)."""
         shutil.rmtree(run_path / FOLDER, ignore_errors=True)

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 import bench.evaluate as evaluate
 from bench.cli import main
+from bench.convergence import progress, progress_text
 from bench.journal import FOLDER, EvalJournal
 
 
@@ -58,6 +59,9 @@ def test_evaluation_killed_between_batches_resumes_and_ends_bitwise_identical(
     (run_dir,) = (out / "lfw25").iterdir()
     journaled = sorted(p.name for p in (run_dir / FOLDER).glob("*.pt"))
     assert journaled == ["train-000000000.pt", "train-000000016.pt"], journaled
+    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    done, _left = progress_text(progress(run_dir, cfg["model"]))  # what `bench runs` shows
+    assert done.endswith("steps (100%), evaluation: 32 images measured"), done
 
     calls.clear()
     monkeypatch.setattr(evaluate, "_measure_batch", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
