@@ -69,9 +69,10 @@ def prepare(dest: Path, data_root: Path, n_train: int = 5000, n_test: int = 500)
     sizes = travelling(ROOT, (dest,))
     total = sum(sizes.values())
     slim = total - sum(sizes.get(a, 0) for a in ASIDE)
+    aside = " and ".join(f"{a}/" for a in ASIDE)
     print(f"a device call carrying it sends {total / 2**20:.1f} MiB (limit "
-          f"{DEVICE_LIMIT / 2**20:.0f}); without the tracked {' and '.join(a + '/' for a in ASIDE)}, which the "
-          f"check does not read, {slim / 2**20:.1f} MiB")
+          f"{DEVICE_LIMIT / 2**20:.0f}); without the tracked {aside}, which the check does "
+          f"not read, {slim / 2**20:.1f} MiB")
     if total > DEVICE_LIMIT:
         print("over the limit: `scripts/gpu_check.sh aside` takes them out of the working tree "
               "(they are committed) before the device call, `scripts/gpu_check.sh back` "
