@@ -35,7 +35,8 @@ def _numbers(out: Path) -> tuple[dict, bytes, bytes]:
 @pytest.mark.parametrize("method", ["gan-mse", "glo-mse-random"])
 def test_evaluation_killed_between_batches_resumes_and_ends_bitwise_identical(
         tmp_path, monkeypatch, method):
-    """The first process dies after two measured batches; the next measures only the rest
+    """The first process fails after two measured batches (an exception in the third; a
+    SIGKILL during evaluation is tests/test_reliability.py's); the next measures only the rest
     (and GLO's codes check, if it had not been done) and writes the same per-image numbers
     and codes as a run that was never interrupted. Its eval seconds count both processes."""
     monkeypatch.setattr(evaluate, "MEASURE_BATCH", 16)  # several batches on lfw25's images
