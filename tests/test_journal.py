@@ -33,7 +33,7 @@ def _numbers(out: Path) -> tuple[dict, bytes, bytes]:
 
 
 @pytest.mark.parametrize("method", ["gan-mse", "glo-mse-random"])
-def test_evaluation_killed_between_batches_resumes_and_ends_bitwise_identical(
+def test_evaluation_stopped_between_batches_resumes_and_ends_bitwise_identical(
         tmp_path, monkeypatch, method):
     """The first process fails after two measured batches (an exception in the third; a
     SIGKILL during evaluation is tests/test_reliability.py's); the next measures only the rest
