@@ -42,7 +42,6 @@ class EvalJournal:
 
     def __init__(self, folder: Path, key: dict[str, Any]) -> None:
         self.folder = folder
-        self.key = key
         self.reused_s = 0.0  # seconds the reused batches took in earlier processes
         self.reused_images = 0
         key_file = folder / "key.json"
@@ -78,14 +77,8 @@ class EvalJournal:
     def load(self, split: str, start: int, indices: np.ndarray) -> dict[str, Any] | None:
         """The batch of ``split`` starting at ``start``, if it was measured on exactly these
         images; else None."""
-        p = self._path(split, start)
-        if not p.is_file():
-            return None
-        try:
-            rec = load_tensors(io.BytesIO(p.read_bytes()), p)
-        except Exception:  # torn or foreign (torch.load raises many kinds): measured again
-            return None
-        if not np.array_equal(rec.pop("indices").numpy(), indices):
+        rec = _read(self._path(split, start))
+        if rec is None or not np.array_equal(rec.pop("indices").numpy(), indices):
             return None
         self.reused_s += float(rec.pop("seconds"))
         self.reused_images += int(indices.size)
@@ -118,15 +111,19 @@ class EvalJournal:
     @staticmethod
     def measured(run_path: Path) -> int:
         """Images an unfinished evaluation has measured so far (every process's journal)."""
-        n = 0
-        for f in (Path(run_path) / FOLDER).rglob("*-*.pt"):
-            try:
-                n += int(load_tensors(io.BytesIO(f.read_bytes()), f)["indices"].numel())
-            except Exception:  # torn: it will be measured again
-                continue
-        return n
+        recs = (_read(f) for f in (Path(run_path) / FOLDER).rglob("*-*.pt"))
+        return sum(int(r["indices"].numel()) for r in recs if r is not None)
 
     @staticmethod
     def remove(run_path: Path) -> None:
         """Drop every process's journal (the run is complete, or starts over)."""
         shutil.rmtree(run_path / FOLDER, ignore_errors=True)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """A journaled batch, or None when it is missing, torn or foreign (measured again)."""
+    try:
+        rec = load_tensors(io.BytesIO(path.read_bytes()), path)
+    except Exception:  # FileNotFoundError, and the many kinds torch.load raises on a torn file
+        return None
+    return rec if isinstance(rec, dict) and {"indices", "seconds"} <= rec.keys() else None

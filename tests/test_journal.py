@@ -98,3 +98,10 @@ def test_a_journal_applies_only_to_the_same_model_and_the_same_images(tmp_path):
     assert not list((tmp_path / "j").glob("*.pt"))  # and the stale batches are gone
     (tmp_path / "j" / "test-000000000.pt").write_bytes(b"half a file")  # torn: measured again
     assert EvalJournal(tmp_path / "j", _key("bbb")).load("test", 0, idx) is None
+    torch.save({"mse": torch.rand(4)}, tmp_path / "j" / "test-000000004.pt")  # foreign: no indices
+    assert EvalJournal(tmp_path / "j", _key("bbb")).load("test", 4, idx) is None
+    EvalJournal(tmp_path / "j", _key("bbb")).save("train", 0, idx, rec, seconds=1.0)
+    # `bench runs` counts the measured batch only, not the torn and the foreign file
+    assert EvalJournal.measured(tmp_path) == 0  # tmp_path / FOLDER does not exist
+    (tmp_path / "j").rename(tmp_path / FOLDER)
+    assert EvalJournal.measured(tmp_path) == 4
