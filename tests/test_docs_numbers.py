@@ -1,0 +1,113 @@
+"""The numbers docs/celeba128.md quotes for its budget runs are the stored ones.
+
+The CelebA-128 budget runs finish one per session or so, and each is written up by hand in
+docs/celeba128.md's table. This test reads that table back and compares every cell it can with
+the run it names in docs/celeba128/budget.json (the merged metrics, config and code version of
+every finished run) and, for the runs the report will be made of, with the bundle
+docs/celeba128/runs/: a mistyped, stale or rounded-away number fails here, not in review.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+METHODS = {"PCA": "pca", "GLO-MSE-PCA": "glo-mse-pca", "GLO-Lap1-PCA": "glo-lap1-pca",
+           "GLO-MSE-random": "glo-mse-random", "GLO-Lap1-random": "glo-lap1-random",
+           "GAN-MSE": "gan-mse", "GAN-Lap1": "gan-lap1", "VAE-MSE": "vae-mse",
+           "VAE-Lap1": "vae-lap1"}
+
+
+def table(md: str, heading: str) -> list[dict[str, str]]:
+    """The first markdown table after ``heading``, as one dict per row (header -> cell)."""
+    lines = md[md.index(heading):].splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("|"))
+    block = []
+    for ln in lines[start:]:  # the contiguous table lines only
+        if not ln.startswith("|"):
+            break
+        block.append([c.strip() for c in ln.strip("|").split("|")])
+    header, rows = block[0], block[2:]
+    return [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def seeds_of(label: str) -> tuple[str, list[int]]:
+    """'PCA, seeds 1 and 2' -> ('PCA', [1, 2]); 'GLO-MSE-PCA' -> ('GLO-MSE-PCA', [0])."""
+    name, _, seeds = label.partition(", seeds ")
+    return name, [int(s) for s in re.findall(r"\d+", seeds)] or [0]
+
+
+def cells(text: str, n: int) -> list[str]:
+    """The n leading numbers of a cell ('0.01303, 0.01303' or '0.01208 (.0142)')."""
+    found = re.findall(r"(?<![.\d])\d[\d,]*\.?\d*", text)
+    assert len(found) >= n, f"expected {n} number(s) in {text!r}"
+    return [f.rstrip(",") for f in found[:n]]
+
+
+def test_celeba128_budget_table_matches_the_stored_runs():
+    budget = json.loads((DOCS / "celeba128" / "budget.json").read_text())
+    rows = table((DOCS / "celeba128.md").read_text(), "### The budget runs so far")
+    assert len(rows) >= 6
+    checked = 0
+    for row in rows:
+        name, seeds = seeds_of(row["row"])
+        method, pin = METHODS[name], row["pin"]
+        for k, seed in enumerate(seeds):
+            (run,) = [r for r in budget if r["config"]["method"] == method
+                      and r["config"]["seed"] == seed and r["code"]["git_commit"].startswith(pin)]
+            for col, got in (("train MSE (paper)", run["train"]["mse"]),
+                             ("test MSE", run["test"]["mse"]),
+                             ("held-out MSE", run["heldout"]["mse"])):
+                quoted = cells(row[col], len(seeds))[k]
+                assert quoted == f"{got:.5f}", f"{row['row']} ({pin}) {col}: docs {quoted}, stored {got:.5f}"
+            fit = cells(row["fit"], len(seeds))[k]
+            assert int(fit.replace(",", "")) == round(run["timing"]["fit_s"]), (row["row"], fit)
+            if run["config"]["model"].get("steps"):
+                assert cells(row["steps"], 1)[0] == f"{run['config']['model']['steps']:,}"
+            if "codes" in run and run["codes"]:
+                stored, reinv = cells(row["stored / re-inverted codes (500)"], 2)
+                assert (stored, reinv) == (f"{run['codes']['stored_mse']:.5f}",
+                                           f"{run['codes']['reinverted_mse']:.5f}"), row["row"]
+            checked += 1
+    assert checked >= 7
+
+
+def test_the_report_pins_runs_are_bundled_with_the_same_numbers():
+    """Every b4f6f8d run in budget.json is in the bundle the report is made from, unchanged."""
+    bundle = DOCS / "celeba128" / "runs" / "celeba128"
+    budget = [r for r in json.loads((DOCS / "celeba128" / "budget.json").read_text())
+              if r["code"]["git_commit"].startswith("b4f6f8d")]
+    assert budget
+    for run in budget:
+        metrics = bundle / run["run"] / "metrics.json"
+        if not metrics.is_file():
+            pytest.fail(f"{run['run']} is in budget.json but not bundled in {bundle}")
+        m = json.loads(metrics.read_text())
+        assert m["train"]["mse"] == run["train"]["mse"], run["run"]
+        assert m["test"]["mse"] == run["test"]["mse"], run["run"]
+
+
+def test_readme_celeba128_summary_matches_the_stored_runs():
+    """README's short CelebA-128 table: train / test MSE, the gap to PCA and training seconds."""
+    budget = [r for r in json.loads((DOCS / "celeba128" / "budget.json").read_text())
+              if r["code"]["git_commit"].startswith("b4f6f8d") and r["config"]["seed"] == 0]
+    by_method = {r["config"]["method"]: r for r in budget}
+    readme = (DOCS.parent / "README.md").read_text()
+    rows = table(readme, "The budget report (`scripts/report_budget.sh celeba128`")
+    pca = by_method["pca"]["train"]["mse"]
+    for row in rows:
+        run = by_method[METHODS[row["row"].split(" (")[0]]]
+        assert cells(row["train MSE (paper)"], 1)[0] == f"{run['train']['mse']:.5f}", row["row"]
+        assert cells(row["test MSE"], 1)[0] == f"{run['test']['mse']:.5f}", row["row"]
+        assert int(cells(row["training"], 1)[0].replace(",", "")) == round(run["timing"]["fit_s"])
+        if row["against PCA"] != "-":
+            gap = 100 * (run["train"]["mse"] / pca - 1)
+            pct, side = re.fullmatch(r"([\d.]+)% (below|above)", row["against PCA"]).groups()
+            assert side == ("below" if gap < 0 else "above"), row["row"]
+            decimals = len(pct.partition(".")[2])
+            assert pct == f"{abs(gap):.{decimals}f}", (row["row"], pct, gap)
+    assert len(rows) >= 4
