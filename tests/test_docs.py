@@ -1,11 +1,12 @@
 """The docs stay true to what is stored and to the code.
 
-The CelebA-128 budget runs finish one per session or so, and each is written up by hand in
-docs/celeba128.md's table and README's summary. These tests read those tables back and compare
-every cell they can with the run it names in docs/celeba128/budget.json (the merged metrics,
-config and code version of every finished run) and, for the runs the report will be made of,
-with the bundle docs/celeba128/runs/: a mistyped, stale or rounded-away number fails here, not
-in review. And docs/architecture.md must place every module and script.
+The budget runs finish one per session or so, and each is written up by hand: the CelebA-128
+rows in docs/celeba128.md and README, the CelebA-64 ones in docs/budget.md. These tests read
+those tables back and compare every cell they can with the run it names in the committed
+merge of the finished runs (docs/celeba128/budget.json, docs/budget/celeba64*.json: metrics,
+config and code version) and, for the CelebA-128 runs the report will be made of, with the
+bundle docs/celeba128/runs/: a mistyped, stale or rounded-away number fails here, not in
+review. And docs/architecture.md must place every module and script.
 """
 
 from __future__ import annotations
@@ -132,3 +133,54 @@ def test_architecture_page_names_every_module_and_script():
         if not named:
             missing.append(rel)
     assert not missing, f"place these in docs/architecture.md: {missing}"
+
+
+def test_celeba64_budget_table_matches_the_stored_runs():
+    """docs/budget.md's table of the CelebA-64 report at the paper's budget (seed 0) against
+    docs/budget/celeba64.json and, for its `--lap1 paper` rows, celeba64-lap1paper.json."""
+    stores = {name: {r["config"]["method"]: r
+                     for r in json.loads((DOCS / "budget" / f"{name}.json").read_text())
+                     if r["config"]["seed"] == 0}
+              for name in ("celeba64", "celeba64-lap1paper")}
+    rows = table((DOCS / "budget.md").read_text(), "| row | steps | train MSE | test MSE |")
+    for row in rows:
+        label = row["row"]
+        store = stores["celeba64-lap1paper" if "--lap1 paper" in label else "celeba64"]
+        run = store[METHODS[re.split(r"[ ,(]", label)[0]]]
+        for col, got in (("train MSE", run["train"]["mse"]), ("test MSE", run["test"]["mse"])):
+            assert cells(row[col], 1)[0] == f"{got:.5f}", (label, col, got)
+        fit, timing = row["fit"], run["timing"]
+        numbers = [int(n.replace(",", "")) for n in re.findall(r"(?<![\d.,])(\d[\d,]*) s\b", fit)]
+        if "training_reused_from" in timing:  # GAN-Lap1: the inversion only
+            assert numbers[0] == round(timing["eval_s"]), (label, fit, timing)
+        else:
+            assert numbers[0] == round(timing["fit_s"]), (label, fit, timing)
+            if "inversion" in fit:
+                assert numbers[-1] == round(timing["eval_s"]), (label, fit, timing)
+        if run.get("codes"):
+            stored, reinv = cells(row["stored / re-inverted codes (500)"], 2)
+            assert (stored, reinv) == (f"{run['codes']['stored_mse']:.5f}",
+                                       f"{run['codes']['reinverted_mse']:.5f}"), label
+    assert len(rows) >= 11
+
+
+def test_celeba64_seeds_table_matches_the_stored_runs():
+    budget = json.loads((DOCS / "budget" / "celeba64.json").read_text())
+    runs = {(r["config"]["method"], r["config"]["seed"]): r for r in budget}
+    rows = table((DOCS / "budget.md").read_text(), "| row | seed 0 | seed 1 | seed 2 |")
+    checked = 0
+    for row in rows:
+        if not row["row"].endswith("train / test"):
+            continue  # the margins, computed from these rows
+        method = METHODS[re.split(r"[ ,(]", row["row"])[0]]
+        for seed in (0, 1, 2):
+            run, cell = runs[(method, seed)], row[f"seed {seed}"]
+            train, test = cells(cell, 2)
+            assert (train, test) == (f"{run['train']['mse']:.5f}", f"{run['test']['mse']:.5f}"), \
+                (row["row"], seed)
+            if "codes" in cell:
+                stored, reinv = cells(cell.partition("codes")[2], 2)
+                assert (stored, reinv) == (f"{run['codes']['stored_mse']:.5f}",
+                                           f"{run['codes']['reinverted_mse']:.5f}"), (row["row"], seed)
+            checked += 1
+    assert checked == 9
