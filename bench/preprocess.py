@@ -109,7 +109,7 @@ def probe(data_root: Path, out_base: Path, sizes: tuple[int, ...] = (64, 128),
                          "paper": PAPER_PCA.get(size), "ratio_to_paper": mse / PAPER_PCA[size]
                          if size in PAPER_PCA else None, "seconds": round(time.time() - t, 1)})
             if size == max(sizes):
-                means[rule.name] = imgs.astype(np.float64).mean(0)
+                means[rule.name] = imgs.mean(0, dtype=np.float64)  # buffered: no float64 copy of imgs
             log(f"{rule.name:<30} {size:>3} px: PCA train MSE {mse:.5f} "
                 f"({mse / PAPER_PCA[size]:.2f}x the paper's {PAPER_PCA[size]}), explained "
                 f"{explained:.3f}, {rows[-1]['seconds']}s")

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def mean_face(images: np.ndarray) -> np.ndarray:
-    """Mean gray face (H x W, float in [0, 1]) of uint8 N x C x H x W images."""
-    x = np.asarray(images, dtype=np.float64) / 255.0
-    return x.mean(axis=(0, 1))
+def mean_face(images: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Mean gray face (H x W, float in [0, 1]) of uint8 N x C x H x W images (a memmap too).
+    Summed in chunks of images: converting the whole array to float64 first took 8x its
+    memory (3.9 GB for the 10,000 shared CelebA images at 128 px) and 70x the time."""
+    n, channels = images.shape[:2]
+    total = np.zeros(images.shape[2:], dtype=np.float64)
+    for i in range(0, n, chunk):
+        total += np.asarray(images[i:i + chunk]).sum(axis=(0, 1), dtype=np.float64)
+    return total / (n * channels * 255.0)
 
 
 def face_correlation(a: np.ndarray, b: np.ndarray) -> float:
