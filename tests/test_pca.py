@@ -27,14 +27,14 @@ def _generated(n: int = 3000, side: int = 32) -> np.ndarray:
 
 
 @pytest.fixture(scope="module", params=["generated", "lfw25", "celeba32"])
-def images(request, tmp_path_factory) -> np.ndarray:
+def images(request, tmp_path_factory, cache_dir) -> np.ndarray:
     cache = tmp_path_factory.mktemp("c")
     if request.param == "generated":
         return _generated()
     if request.param == "lfw25":
         return np.array(load_split(get_dataset("lfw25"), "train", None, cache).images)
     root = need_shared("celeba", "list_eval_partition.txt")
-    return np.array(load_split(get_dataset("celeba32"), "train", root, cache).images[:3000])
+    return np.array(load_split(get_dataset("celeba32"), "train", root, cache_dir).images[:3000])
 
 
 def test_streaming_matches_exact(images):

@@ -60,10 +60,11 @@ def _glo_settings_lr(m):
 
 
 @pytest.fixture(scope="module")
-def ci(tmp_path_factory):
-    """bench regress's dataset and committed reference entry, as CI gets them here."""
+def ci(tmp_path_factory, cache_dir):
+    """bench regress's dataset and committed reference entry, as CI gets them here, and the
+    session's decode cache (the shared images decoded once)."""
     dataset, root, why = regress.choose_dataset(None)
-    return dataset, root, REFERENCE[dataset], tmp_path_factory.mktemp("plants")
+    return dataset, root, REFERENCE[dataset], tmp_path_factory.mktemp("plants"), cache_dir
 
 
 def _rules(reference: dict) -> list[str]:
@@ -75,8 +76,8 @@ def _rules(reference: dict) -> list[str]:
 
 
 def _suite(ci, name: str, methods: tuple[str, ...]) -> dict:
-    dataset, root, _ref, tmp = ci
-    return regress.run_suite(dataset, root, 0, tmp / name, tmp / "cache", log=lambda m: None,
+    dataset, root, _ref, tmp, cache = ci
+    return regress.run_suite(dataset, root, 0, tmp / name, cache, log=lambda m: None,
                              methods=methods)
 
 
@@ -88,7 +89,7 @@ def _moved(reference: dict, now: dict, rule: str) -> set[tuple[str, str]]:
 
 
 def test_unplanted_runs_pass_every_rule(ci):
-    _dataset, _root, reference, _tmp = ci
+    _dataset, _root, reference, _tmp, _cache = ci
     now = _suite(ci, "clean", tuple(sorted({m for _, m in PLANTS.values()})))
     for rule in _rules(reference):
         assert _moved(reference, now, rule) == set(), rule
@@ -96,7 +97,7 @@ def test_unplanted_runs_pass_every_rule(ci):
 
 @pytest.mark.parametrize("plant", sorted(PLANTS))
 def test_each_planted_regression_fails_the_check_ci_runs(ci, plant, monkeypatch):
-    _dataset, _root, reference, _tmp = ci
+    _dataset, _root, reference, _tmp, _cache = ci
     how, method = PLANTS[plant]
     how(monkeypatch)
     now = _suite(ci, plant.replace(" ", "_").replace("/", "div"), (method,))
