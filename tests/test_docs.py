@@ -22,6 +22,17 @@ METHODS = {"PCA": "pca", "GLO-MSE-PCA": "glo-mse-pca", "GLO-Lap1-PCA": "glo-lap1
            "GLO-MSE-random": "glo-mse-random", "GLO-Lap1-random": "glo-lap1-random",
            "GAN-MSE": "gan-mse", "GAN-Lap1": "gan-lap1", "VAE-MSE": "vae-mse",
            "VAE-Lap1": "vae-lap1"}
+REPORT_PIN = "b4f6f8d"  # the code version every run of the CelebA-128 report is made by
+
+
+def stored(name: str) -> list[dict]:
+    """A committed merge of finished runs, e.g. 'celeba128/budget' or 'budget/celeba64'."""
+    return json.loads((DOCS / f"{name}.json").read_text())
+
+
+def method_of(label: str) -> str:
+    """A table row's method: 'GLO-Lap1-PCA (`equal` Lap1)' or 'PCA, seeds 1 and 2' -> its id."""
+    return METHODS[re.split(r"[ ,(]", label)[0]]
 
 
 def table(md: str, heading: str) -> list[dict[str, str]]:
@@ -37,10 +48,9 @@ def table(md: str, heading: str) -> list[dict[str, str]]:
     return [dict(zip(header, r, strict=True)) for r in rows]
 
 
-def seeds_of(label: str) -> tuple[str, list[int]]:
-    """'PCA, seeds 1 and 2' -> ('PCA', [1, 2]); 'GLO-MSE-PCA' -> ('GLO-MSE-PCA', [0])."""
-    name, _, seeds = label.partition(", seeds ")
-    return name, [int(s) for s in re.findall(r"\d+", seeds)] or [0]
+def seeds_of(label: str) -> list[int]:
+    """'PCA, seeds 1 and 2' -> [1, 2]; 'GLO-MSE-PCA' -> [0]."""
+    return [int(s) for s in re.findall(r"\d+", label.partition(", seeds ")[2])] or [0]
 
 
 def cells(text: str, n: int) -> list[str]:
@@ -50,14 +60,24 @@ def cells(text: str, n: int) -> list[str]:
     return [f.rstrip(",") for f in found[:n]]
 
 
+def seconds(text: str) -> list[int]:
+    """Every 'N s' of a cell, in order ('1,839 s (... a median 33 s ...) + 409 s inversion')."""
+    return [int(n.replace(",", "")) for n in re.findall(r"(?<![\d.,])(\d[\d,]*) s\b", text)]
+
+
+def codes(run: dict) -> tuple[str, str]:
+    """A GLO run's stored and re-inverted code MSE as the tables print them."""
+    return f"{run['codes']['stored_mse']:.5f}", f"{run['codes']['reinverted_mse']:.5f}"
+
+
 def test_celeba128_budget_table_matches_the_stored_runs():
-    budget = json.loads((DOCS / "celeba128" / "budget.json").read_text())
+    budget = stored("celeba128/budget")
     rows = table((DOCS / "celeba128.md").read_text(), "### The budget runs so far")
     assert len(rows) >= 6
     checked = 0
     for row in rows:
-        name, seeds = seeds_of(row["row"])
-        method, pin = METHODS[name], row["pin"]
+        seeds = seeds_of(row["row"])
+        method, pin = method_of(row["row"]), row["pin"]
         for k, seed in enumerate(seeds):
             (run,) = [r for r in budget if r["config"]["method"] == method
                       and r["config"]["seed"] == seed and r["code"]["git_commit"].startswith(pin)]
@@ -66,23 +86,21 @@ def test_celeba128_budget_table_matches_the_stored_runs():
                              ("held-out MSE", run["heldout"]["mse"])):
                 quoted = cells(row[col], len(seeds))[k]
                 assert quoted == f"{got:.5f}", f"{row['row']} ({pin}) {col}: docs {quoted}, stored {got:.5f}"
-            fit = cells(row["fit"], len(seeds))[k]
-            assert int(fit.replace(",", "")) == round(run["timing"]["fit_s"]), (row["row"], fit)
+            assert seconds(row["fit"])[k] == round(run["timing"]["fit_s"]), (row["row"], row["fit"])
             if run["config"]["model"].get("steps"):
                 assert cells(row["steps"], 1)[0] == f"{run['config']['model']['steps']:,}"
             if "codes" in run and run["codes"]:
-                stored, reinv = cells(row["stored / re-inverted codes (500)"], 2)
-                assert (stored, reinv) == (f"{run['codes']['stored_mse']:.5f}",
-                                           f"{run['codes']['reinverted_mse']:.5f}"), row["row"]
+                assert tuple(cells(row["stored / re-inverted codes (500)"], 2)) == codes(run), \
+                    row["row"]
             checked += 1
     assert checked >= 7
 
 
 def test_the_report_pins_runs_are_bundled_with_the_same_numbers():
-    """Every b4f6f8d run in budget.json is in the bundle the report is made from, unchanged."""
+    """Every REPORT_PIN run in budget.json is in the bundle the report is made from, unchanged."""
     bundle = DOCS / "celeba128" / "runs" / "celeba128"
-    budget = [r for r in json.loads((DOCS / "celeba128" / "budget.json").read_text())
-              if r["code"]["git_commit"].startswith("b4f6f8d")]
+    budget = [r for r in stored("celeba128/budget")
+              if r["code"]["git_commit"].startswith(REPORT_PIN)]
     assert budget
     for run in budget:
         metrics = bundle / run["run"] / "metrics.json"
@@ -95,17 +113,16 @@ def test_the_report_pins_runs_are_bundled_with_the_same_numbers():
 
 def test_readme_celeba128_summary_matches_the_stored_runs():
     """README's short CelebA-128 table: train / test MSE, the gap to PCA and training seconds."""
-    budget = [r for r in json.loads((DOCS / "celeba128" / "budget.json").read_text())
-              if r["code"]["git_commit"].startswith("b4f6f8d") and r["config"]["seed"] == 0]
-    by_method = {r["config"]["method"]: r for r in budget}
+    by_method = {r["config"]["method"]: r for r in stored("celeba128/budget")
+                 if r["code"]["git_commit"].startswith(REPORT_PIN) and r["config"]["seed"] == 0}
     readme = (DOCS.parent / "README.md").read_text()
     rows = table(readme, "The budget report (`scripts/report_budget.sh celeba128`")
     pca = by_method["pca"]["train"]["mse"]
     for row in rows:
-        run = by_method[METHODS[row["row"].split(" (")[0]]]
+        run = by_method[method_of(row["row"])]
         assert cells(row["train MSE (paper)"], 1)[0] == f"{run['train']['mse']:.5f}", row["row"]
         assert cells(row["test MSE"], 1)[0] == f"{run['test']['mse']:.5f}", row["row"]
-        assert int(cells(row["training"], 1)[0].replace(",", "")) == round(run["timing"]["fit_s"])
+        assert seconds(row["training"])[0] == round(run["timing"]["fit_s"]), row["row"]
         if row["against PCA"] != "-":
             gap = 100 * (run["train"]["mse"] / pca - 1)
             pct, side = re.fullmatch(r"([\d.]+)% (below|above)", row["against PCA"]).groups()
@@ -138,19 +155,18 @@ def test_architecture_page_names_every_module_and_script():
 def test_celeba64_budget_table_matches_the_stored_runs():
     """docs/budget.md's table of the CelebA-64 report at the paper's budget (seed 0) against
     docs/budget/celeba64.json and, for its `--lap1 paper` rows, celeba64-lap1paper.json."""
-    stores = {name: {r["config"]["method"]: r
-                     for r in json.loads((DOCS / "budget" / f"{name}.json").read_text())
+    stores = {name: {r["config"]["method"]: r for r in stored(f"budget/{name}")
                      if r["config"]["seed"] == 0}
               for name in ("celeba64", "celeba64-lap1paper")}
     rows = table((DOCS / "budget.md").read_text(), "| row | steps | train MSE | test MSE |")
     for row in rows:
         label = row["row"]
         store = stores["celeba64-lap1paper" if "--lap1 paper" in label else "celeba64"]
-        run = store[METHODS[re.split(r"[ ,(]", label)[0]]]
+        run = store[method_of(label)]
         for col, got in (("train MSE", run["train"]["mse"]), ("test MSE", run["test"]["mse"])):
             assert cells(row[col], 1)[0] == f"{got:.5f}", (label, col, got)
         fit, timing = row["fit"], run["timing"]
-        numbers = [int(n.replace(",", "")) for n in re.findall(r"(?<![\d.,])(\d[\d,]*) s\b", fit)]
+        numbers = seconds(fit)
         if "training_reused_from" in timing:  # GAN-Lap1: the inversion only
             assert numbers[0] == round(timing["eval_s"]), (label, fit, timing)
         else:
@@ -158,29 +174,24 @@ def test_celeba64_budget_table_matches_the_stored_runs():
             if "inversion" in fit:
                 assert numbers[-1] == round(timing["eval_s"]), (label, fit, timing)
         if run.get("codes"):
-            stored, reinv = cells(row["stored / re-inverted codes (500)"], 2)
-            assert (stored, reinv) == (f"{run['codes']['stored_mse']:.5f}",
-                                       f"{run['codes']['reinverted_mse']:.5f}"), label
+            assert tuple(cells(row["stored / re-inverted codes (500)"], 2)) == codes(run), label
     assert len(rows) >= 11
 
 
 def test_celeba64_seeds_table_matches_the_stored_runs():
-    budget = json.loads((DOCS / "budget" / "celeba64.json").read_text())
-    runs = {(r["config"]["method"], r["config"]["seed"]): r for r in budget}
+    runs = {(r["config"]["method"], r["config"]["seed"]): r for r in stored("budget/celeba64")}
     rows = table((DOCS / "budget.md").read_text(), "| row | seed 0 | seed 1 | seed 2 |")
     checked = 0
     for row in rows:
         if not row["row"].endswith("train / test"):
             continue  # the margins, computed from these rows
-        method = METHODS[re.split(r"[ ,(]", row["row"])[0]]
+        method = method_of(row["row"])
         for seed in (0, 1, 2):
             run, cell = runs[(method, seed)], row[f"seed {seed}"]
             train, test = cells(cell, 2)
             assert (train, test) == (f"{run['train']['mse']:.5f}", f"{run['test']['mse']:.5f}"), \
                 (row["row"], seed)
             if "codes" in cell:
-                stored, reinv = cells(cell.partition("codes")[2], 2)
-                assert (stored, reinv) == (f"{run['codes']['stored_mse']:.5f}",
-                                           f"{run['codes']['reinverted_mse']:.5f}"), (row["row"], seed)
+                assert tuple(cells(cell.partition("codes")[2], 2)) == codes(run), (row["row"], seed)
             checked += 1
     assert checked == 9
