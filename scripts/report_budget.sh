@@ -34,6 +34,9 @@
 # each step, STORE's complete runs are bundled into it (`bench runs --bundle`: what a report
 # reads, with its figures, less checkpoints and weights) to commit. A bundled GAN-MSE has no
 # checkpoint, so its GAN-Lap1 must finish in the same store (they run as one step).
+# MERGE=FILE (e.g. docs/celeba128/budget.json) also merges STORE's complete runs into that
+# JSON after each step (`bench runs --json`: numbers, config, code version, data fingerprint;
+# runs already there and gone from STORE are kept), so a finished row needs no hand step.
 set -euo pipefail
 USAGE="usage: scripts/report_budget.sh celeba64|celeba128 STORE [DATA_ROOT]"
 DATASET=${1:?$USAGE}
@@ -42,6 +45,7 @@ DATA=$(realpath -m "${3:-${BENCH_DATA:-../shared/data}}")
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 CODE=$(cd "${CODE:-$HERE}" && pwd)
 BUNDLE=${BUNDLE:+$(realpath -m "$BUNDLE")}
+MERGE=${MERGE:+$(realpath -m "$MERGE")}
 case "$DATASET" in
   celeba64) HELDOUT=lfw64; LAP1_PAPER=${LAP1_PAPER:-1} ;;
   celeba128) HELDOUT=lfw128; LAP1_PAPER=${LAP1_PAPER:-0} ;;
@@ -59,8 +63,9 @@ if [ -n "$(git status --porcelain -- bench baselines glo 2>/dev/null)" ]; then
   exit 2
 fi
 bench() { python -m bench "$@"; }  # the bench package of CODE (a pinned worktree too)
-bundle() {  # STORE's complete runs into BUNDLE, by this script's tree (it has `runs --bundle`)
+bundle() {  # STORE's complete runs into BUNDLE and MERGE, by this script's tree (it has `runs --bundle`)
   [ -z "${BUNDLE:-}" ] || (cd "$HERE" && python -m bench runs --runs "$STORE" --bundle "$BUNDLE" --data-root "$DATA" | grep "run(s) bundled,")
+  [ -z "${MERGE:-}" ] || (cd "$HERE" && python -m bench runs --runs "$STORE" --json "$MERGE" | grep "merged,")
 }
 if [ -n "${BUNDLE:-}" ] && [ -d "$BUNDLE/$DATASET" ]; then
   mkdir -p "$STORE/$DATASET"

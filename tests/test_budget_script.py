@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIM = """#!/bin/bash
 echo "$(pwd)|$*" >> "$CALLS"
 case "$*" in *--bundle*) echo "0 run(s) bundled, 1 already there";; esac
+case "$*" in *--json*) echo "merged.json: 0 complete run(s) from store merged, 1 in all";; esac
 """
 
 
@@ -47,7 +48,7 @@ def test_a_fresh_store_is_seeded_from_the_bundle_and_each_step_bundled(script):
     done.mkdir(parents=True)
     (done / "metrics.json").write_text("{}")
     r, calls = run("celeba128", "store", "data", BUNDLE="bundle", GAN_STEPS=9000,
-                   GAN_PRECISION="fp32")
+                   GAN_PRECISION="fp32", MERGE="merged.json")
     assert r.returncode == 0, r.stderr
     # the finished run is in the new machine's store before anything trains
     assert (tmp / "store" / "celeba128" / done.name / "metrics.json").is_file()
@@ -59,20 +60,22 @@ def test_a_fresh_store_is_seeded_from_the_bundle_and_each_step_bundled(script):
     # each row's precision: the GAN pair its own, every other row the common one
     assert [a.split("--precision ")[1].split()[0] for a in trains] == ["bf16", "fp32"] + ["bf16"] * 3
     assert all(f"--out {tmp / 'store'}" in a for a in trains)  # absolute: the script cd's
-    # after every training step this tree (not the pin) bundles; it also writes the report
+    # after every training step this tree (not the pin) bundles and merges the finished runs'
+    # numbers into MERGE; it also writes the report
     others = [(cwd, args) for cwd, args in calls if not args.startswith("-m bench run ")]
-    assert [args.split()[2] for _, args in others] == ["runs"] * 5 + ["report"]
+    assert [args.split()[2] for _, args in others] == ["runs"] * 10 + ["report"]
     assert all(cwd == str(ROOT) for cwd, _ in others)
-    assert all(f"--bundle {tmp / 'bundle'}" in a for _, a in others[:5])
+    assert all(f"--bundle {tmp / 'bundle'}" in a for _, a in others[0:10:2])
+    assert all(f"--json {tmp / 'merged.json'}" in a for _, a in others[1:10:2])
     kinds = [args.split()[2] for _, args in calls]
-    assert kinds == ["run", "runs"] * 5 + ["report"]
+    assert kinds == ["run", "runs", "runs"] * 5 + ["report"]
 
 
 def test_without_bundle_nothing_is_bundled_and_a_dirty_pin_is_refused(script):
     run, tmp, pin = script
     r, calls = run("celeba128", "store", "data", STEPS=0)
     assert r.returncode == 0, r.stderr
-    assert not any("--bundle" in args for _, args in calls)
+    assert not any("--bundle" in args or "--json" in args for _, args in calls)
     assert not any("--steps" in args for _, args in calls)  # STEPS=0: the profile's epochs
     (pin / "bench").mkdir()
     (pin / "bench" / "x.py").write_text("")
