@@ -1,0 +1,140 @@
+"""How long a run's evaluation will take, measured before it happens.
+
+A GAN run's evaluation inverts every scored image (hours at 128 px on a CPU), and in code
+older than the evaluation journal it must finish in one process. This times the run's own
+reconstruction of images it has not stored codes for (the GAN: its latent inversion; GLO:
+code inversion with the generator frozen; the VAE: its encoder) with the model of its latest
+checkpoint (ckpt/last.pt, else model.pt), on the first N images of its training split, and
+projects the evaluation's reconstructions at that rate:
+
+    python scripts/eval_cost.py RUN_DIR [--images 64] [--json OUT.json]
+
+Run it with the code that will evaluate on the path, e.g. a pinned worktree:
+``PYTHONPATH=~/glo-bench-runs/code-b4f6f8d python scripts/eval_cost.py RUN_DIR``. It uses
+the run's own config (precision, inversion steps and restarts), data and seed; a training
+run beside it makes the timing meaningless (pause it). An early-trained generator can stop
+its images sooner or later than the final one: the projection is an estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def inverted_images(family: str, ev, n_train: int, n_test: int) -> tuple[int, str]:
+    """How many images the evaluation reconstructs the costly way, and which: each split's
+    scored count (the config's, at most the split's size; bench.evaluate.eval_indices)."""
+    def scored(asked: int, have: int) -> int:
+        return have if not asked else min(asked, have)
+
+    if ev.heldout and not ev.heldout_n:
+        raise SystemExit(f"the run scores every image of {ev.heldout}: pass --eval-images N "
+                         "to project for N reconstructions")
+    train, test = scored(ev.train_n, n_train), scored(ev.test_n, n_test)
+    held = ev.heldout_n if ev.heldout else 0
+    if family == "glo":  # training images keep their stored codes; the codes check re-inverts
+        # as many of them as there are test images, at most codes_check_n (bench.evaluate)
+        return test + held + min(ev.codes_check_n, test), "test + held-out + codes check"
+    return train + test + held, "train + test + held-out"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="a run folder (its config.json and ckpt/last.pt)")
+    p.add_argument("--images", type=int, default=64, help="training images to time (default 64)")
+    p.add_argument("--eval-images", type=int, default=None,
+                   help="project for this many reconstructions instead of the config's counts")
+    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    a = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from bench.config import config_from_dict
+    from bench.context import RunContext
+    from bench.data import get_dataset, load_split
+    from bench.io import atomic_write_json, load_tensors
+    from bench.model import TrainData, to_float
+    from bench.models import build_model
+    from bench.provenance import code_version
+    from bench.trainer import Trainable
+
+    cfg_path = a.run / "config.json"
+    if not cfg_path.is_file():
+        raise SystemExit(f"{cfg_path}: no such file; pass a run folder (the one with config.json)")
+    info = json.loads(cfg_path.read_text())
+    config = config_from_dict({**info["config"], "device": "cpu"})
+    ckpt = next((f for f in (a.run / "ckpt" / "last.pt", a.run / "model.pt") if f.is_file()), None)
+    if ckpt is None:
+        raise SystemExit(f"{a.run}: neither ckpt/last.pt nor model.pt; nothing trained to time yet")
+    split = load_split(get_dataset(config.dataset), "train", a.data_root, a.cache_dir,
+                       log=lambda m: None)
+    if not info["data"]["fingerprint"].startswith(split.fingerprint):
+        raise SystemExit(f"{a.run} was trained on other data than {config.dataset} here "
+                         f"(fingerprint {info['data']['fingerprint'][:16]}, found "
+                         f"{split.fingerprint[:16]}): pass its --data-root")
+    images = np.asarray(split.images)[: config.subset or None]
+    model = build_model(config, tuple(images.shape[1:]))
+    if not isinstance(model, Trainable):
+        raise SystemExit(f"{a.run}: a {config.family} run; its evaluation is a projection, "
+                         "nothing to time")
+    state = load_tensors(ckpt, ckpt, map_location="cpu")
+    data = TrainData.from_array(images)
+    model.train_data, model.precision = data, config.precision
+    for name, net in model.nets().items():
+        net.load_state_dict(state[name])
+    model.load_extra_state(state, data, RunContext(None, seed=config.seed,
+                                                   precision=config.precision, quiet=True))
+    n = min(a.images, len(images))
+    x = to_float(torch.from_numpy(np.array(images[:n])))
+    start = time.perf_counter()
+    x_hat, _ = model.reconstruct(x)
+    seconds = time.perf_counter() - start
+    if a.eval_images is not None:
+        count, which = a.eval_images, "--eval-images"
+    else:
+        count, which = inverted_images(config.family, config.eval, len(images),
+                                       int(info["data"]["test_count"]))
+    per_image = seconds / n
+    result = {
+        "run": a.run.name, "method": config.method, "checkpoint": str(ckpt.relative_to(a.run)),
+        "checkpoint_epoch": state.get("epoch"), "precision": config.precision,
+        "invert": (dataclasses.asdict(config.model.invert)
+                   if dataclasses.is_dataclass(getattr(config.model, "invert", None)) else None),
+        "images_timed": n, "seconds": round(seconds, 2), "seconds_per_image": per_image,
+        "mse_of_timed": float(((x_hat.float().cpu() - x) ** 2).mean()),
+        "eval_reconstructions": count, "which": which,
+        "projected_eval_s": per_image * count,
+        "code": code_version(), "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+    }
+    print(f"{a.run.name} ({config.method}, {ckpt.relative_to(a.run)}, epoch "
+          f"{state.get('epoch')}, {config.precision}): {n} images in {seconds:.1f} s, "
+          f"{per_image:.2f} s an image; the evaluation's {count:,} reconstructions ({which}): "
+          f"about {per_image * count / 3600:.2f} h on this machine ({result['cpu']}, "
+          f"{result['threads']} threads; code {result['code'].get('git_commit', '?')[:7]})")
+    if a.json is not None:
+        atomic_write_json(a.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

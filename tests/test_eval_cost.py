@@ -1,0 +1,91 @@
+"""scripts/eval_cost.py: a run's evaluation cost measured before it runs. Its projection must
+count the reconstructions the real evaluation then makes, from the run's own checkpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main as bench_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("eval_cost", ROOT / "scripts" / "eval_cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cache = out / "cache"
+    for method in ("gan-mse", "glo-mse-random", "pca"):
+        r = CliRunner().invoke(bench_main, ["run", "--dataset", "lfw25", "--model", method,
+                                            "--epochs", "2", "--quiet", "--out", str(out),
+                                            "--cache-dir", str(cache)])
+        assert r.exit_code == 0, r.output
+    return {p.name.rsplit("-", 1)[0]: p for p in (out / "lfw25").iterdir()}, cache
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_gan_projection_counts_what_its_evaluation_inverted(runs, tmp_path):
+    found, cache = runs
+    run = found["gan-mse"]
+    out = tmp_path / "cost.json"
+    result = _script().main([str(run), "--images", "4", "--cache-dir", str(cache),
+                             "--json", str(out)])
+    m = _metrics(run)
+    # every scored training and test image is inverted by a GAN's evaluation
+    assert result["eval_reconstructions"] == m["train"]["n"] + m["test"]["n"]
+    assert result["checkpoint"] == "ckpt/last.pt" and result["checkpoint_epoch"] == 1
+    assert result["images_timed"] == 4 and result["seconds"] > 0
+    assert math.isfinite(result["mse_of_timed"]) and result["mse_of_timed"] < 1.0
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert result["precision"] == config["precision"]
+    assert result["invert"]["steps"] == config["model"]["invert"]["steps"]
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+
+
+def test_glo_projection_counts_test_images_and_the_codes_check(runs, tmp_path):
+    found, cache = runs
+    run = found["glo-mse-random"]
+    result = _script().main([str(run), "--images", "4", "--cache-dir", str(cache)])
+    m = _metrics(run)
+    # training images keep their stored codes; the test images and the codes check invert
+    assert result["eval_reconstructions"] == m["test"]["n"] + m["codes"]["check_n"]
+    assert "codes check" in result["which"]
+
+
+def test_without_a_checkpoint_the_final_model_is_timed(runs, tmp_path):
+    found, cache = runs
+    run = tmp_path / found["gan-mse"].name
+    shutil.copytree(found["gan-mse"], run, ignore=shutil.ignore_patterns("ckpt"))
+    result = _script().main([str(run), "--images", "2", "--cache-dir", str(cache),
+                             "--eval-images", "1000"])
+    assert result["checkpoint"] == "model.pt" and result["eval_reconstructions"] == 1000
+    assert result["projected_eval_s"] == pytest.approx(result["seconds_per_image"] * 1000)
+
+
+def test_bad_input_says_what_to_pass(runs, tmp_path):
+    found, cache = runs
+    with pytest.raises(SystemExit, match="projection, nothing to time"):
+        _script().main([str(found["pca"]), "--cache-dir", str(cache)])
+    with pytest.raises(SystemExit, match="config.json"):
+        _script().main([str(tmp_path / "nope"), "--cache-dir", str(cache)])
+    untrained = tmp_path / "untrained"
+    untrained.mkdir()
+    shutil.copy(found["gan-mse"] / "config.json", untrained / "config.json")
+    with pytest.raises(SystemExit, match="nothing trained to time yet"):
+        _script().main([str(untrained), "--cache-dir", str(cache)])
