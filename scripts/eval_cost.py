@@ -99,10 +99,13 @@ def main(argv: list[str] | None = None) -> dict:
     state = load_tensors(ckpt, ckpt, map_location="cpu")
     data = TrainData.from_array(images)
     model.train_data, model.precision = data, config.precision
-    for name, net in model.nets().items():
-        net.load_state_dict(state[name])
-    model.load_extra_state(state, data, RunContext(None, seed=config.seed,
-                                                   precision=config.precision, quiet=True))
+    if ckpt.name == "model.pt":  # the final model: nets plus what the family adds (GLO's codes)
+        model.load_state_dict(state)
+    else:  # a training checkpoint: nets, then the family's own state as a resume loads it
+        for name, net in model.nets().items():
+            net.load_state_dict(state[name])
+        model.load_extra_state(state, data, RunContext(None, seed=config.seed,
+                                                       precision=config.precision, quiet=True))
     n = min(a.images, len(images))
     x = to_float(torch.from_numpy(np.array(images[:n])))
     start = time.perf_counter()

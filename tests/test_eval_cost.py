@@ -68,10 +68,11 @@ def test_glo_projection_counts_test_images_and_the_codes_check(runs, tmp_path):
     assert "codes check" in result["which"]
 
 
-def test_without_a_checkpoint_the_final_model_is_timed(runs, tmp_path):
+@pytest.mark.parametrize("method", ["gan-mse", "glo-mse-random"])
+def test_without_a_checkpoint_the_final_model_is_timed(runs, tmp_path, method):
     found, cache = runs
-    run = tmp_path / found["gan-mse"].name
-    shutil.copytree(found["gan-mse"], run, ignore=shutil.ignore_patterns("ckpt"))
+    run = tmp_path / found[method].name
+    shutil.copytree(found[method], run, ignore=shutil.ignore_patterns("ckpt"))
     result = _script().main([str(run), "--images", "2", "--cache-dir", str(cache),
                              "--eval-images", "1000"])
     assert result["checkpoint"] == "model.pt" and result["eval_reconstructions"] == 1000
