@@ -29,14 +29,13 @@ from pathlib import Path
 
 def inverted_images(family: str, ev, n_train: int, n_test: int) -> tuple[int, str]:
     """How many images the evaluation reconstructs the costly way, and which: each split's
-    scored count (the config's, at most the split's size; bench.evaluate.eval_indices)."""
-    def scored(asked: int, have: int) -> int:
-        return have if not asked else min(asked, have)
+    scored images as the evaluation chooses them (bench.evaluate.eval_indices)."""
+    from bench.evaluate import eval_indices
 
     if ev.heldout and not ev.heldout_n:
         raise SystemExit(f"the run scores every image of {ev.heldout}: pass --eval-images N "
                          "to project for N reconstructions")
-    train, test = scored(ev.train_n, n_train), scored(ev.test_n, n_test)
+    train, test = eval_indices(n_train, ev.train_n).size, eval_indices(n_test, ev.test_n).size
     held = ev.heldout_n if ev.heldout else 0
     if family == "glo":  # training images keep their stored codes; the codes check re-inverts
         # as many of them as there are test images, at most codes_check_n (bench.evaluate)

@@ -64,8 +64,10 @@ if [ -n "$(git status --porcelain -- bench baselines glo 2>/dev/null)" ]; then
 fi
 bench() { python -m bench "$@"; }  # the bench package of CODE (a pinned worktree too)
 bundle() {  # STORE's complete runs into BUNDLE and MERGE, by this script's tree (it has `runs --bundle`)
-  [ -z "${BUNDLE:-}" ] || (cd "$HERE" && python -m bench runs --runs "$STORE" --bundle "$BUNDLE" --data-root "$DATA" | grep "run(s) bundled,")
-  [ -z "${MERGE:-}" ] || (cd "$HERE" && python -m bench runs --runs "$STORE" --json "$MERGE" | grep "merged,")
+  local to=()
+  [ -z "${BUNDLE:-}" ] || to+=(--bundle "$BUNDLE" --data-root "$DATA")
+  [ -z "${MERGE:-}" ] || to+=(--json "$MERGE")
+  [ ${#to[@]} = 0 ] || (cd "$HERE" && python -m bench runs --runs "$STORE" "${to[@]}" | grep -E "run\(s\) bundled,|merged,")
 }
 if [ -n "${BUNDLE:-}" ] && [ -d "$BUNDLE/$DATASET" ]; then
   mkdir -p "$STORE/$DATASET"
