@@ -30,11 +30,10 @@ def project_ball(radius: float) -> Projection:
 
 
 @contextlib.contextmanager
-def frozen(module: nn.Module):
-    """Eval mode (batch-norm running statistics) and no parameter gradients, restored after."""
-    was_training = module.training
+def no_param_grads(module: nn.Module):
+    """No gradients for the module's parameters (its mode untouched), restored after: a
+    backward through it computes only what flows to its input."""
     flags = [p.requires_grad for p in module.parameters()]
-    module.eval()
     for p in module.parameters():
         p.requires_grad_(False)
     try:
@@ -42,6 +41,17 @@ def frozen(module: nn.Module):
     finally:
         for p, f in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(f)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Eval mode (batch-norm running statistics) and no parameter gradients, restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with no_param_grads(module):
+            yield module
+    finally:
         module.train(was_training)
 
 

@@ -4,6 +4,7 @@ straightforward implementation a researcher would write, printing the ratio.
 1 data       decode-once cache vs PIL decode + crop + resize every epoch (DataLoader, 2 workers)
 5 glo-loop   the project's GLO fit vs a plain PIL + DataLoader + fp32 training loop, 64 px
 2 glo-step   full GLO step (gather, G fwd/bwd, Lap1, code update + projection) vs bare G + MSE
+  gan-step   the GAN's train_step (D frozen in G's step) vs the textbook DCGAN step; same weights
   lap1       Lap1 fwd + bwd: banded-matrix pyramid (GEMMs) vs 5x5 depthwise conv (and vs MSE)
 3 inversion  batched inversion with restarts vs one image at a time, same steps
 4 pca        streaming PCA vs scikit-learn PCA (randomized): time, peak memory, explained variance
@@ -135,6 +136,91 @@ def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int 
     return {"name": f"GLO step at {resolution}px (batch {batch}, ngf {ngf}) vs bare G fwd/bwd + MSE",
             "ours": ours, "baseline": bare, "ratio": ours / bare, "overhead": overhead,
             "target": "overhead <= 15%", "ok": overhead <= 0.15}
+
+
+# -------------------------------------------------------------------------- GAN step
+def _textbook_gan_step(g, d, opt_g, opt_d, x, z) -> None:
+    """The DCGAN step as PyTorch's DCGAN example writes it: D on real and detached fake, then
+    G through D, whose weight gradients that backward also computes (and opt_d discards)."""
+    import torch.nn.functional as F
+
+    fake = g(z)
+    d_real, d_fake = d(x), d(fake.detach())
+    loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+              + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    d_gen = d(fake)
+    loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+
+
+def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps: int = 8,
+                   rounds: int = 6) -> dict:
+    """The GAN family's train_step vs the textbook step above, fp32, same init, same batches:
+    first both take 3 steps and must leave identical weights, then their step times are taken
+    in alternating rounds (so drift in the machine's speed hits both alike). Defaults: the
+    CelebA-128 budget GAN (ngf = ndf = 32, batch 64)."""
+    from bench.config import GANSettings
+    from bench.context import RunContext
+    from bench.model import TrainData
+    from bench.models import FAMILIES
+    from bench.peak import cpu_features
+    from bench.trainer import Batch
+
+    images = torch.randint(0, 256, (batch * 4, 3, resolution, resolution), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    data = TrainData.from_array(images.numpy())
+    ctx = RunContext(None, device="cpu", precision="fp32", quiet=True)
+
+    def make():
+        torch.manual_seed(0)
+        m = FAMILIES["gan"](GANSettings(d=256, batch_size=batch, ngf=ngf, ndf=ngf),
+                            (3, resolution, resolution), "cpu")
+        m.train_data, m.precision = data, "fp32"
+        m.init_weights()
+        m.optimizers = m.make_optimizers()
+        m.begin(data, ctx)
+        m.train_nets = m.nets()
+        return m
+
+    ours, plain = make(), make()
+    gens = {"ours": torch.Generator().manual_seed(1), "plain": torch.Generator().manual_seed(1)}
+    batches = list(data.epoch_batches(batch, torch.Generator().manual_seed(2)))
+
+    def run(which: str, n: int) -> float:
+        gen, t0 = gens[which], time.perf_counter()
+        for i in range(n):
+            idx = batches[i % len(batches)]
+            if which == "ours":
+                ours.train_step(Batch(idx, data.batch(idx), gen, i), ctx)
+            else:  # the same noise draw as train_step's
+                z = torch.randn(idx.numel(), 256, generator=gen)
+                _textbook_gan_step(plain.generator, plain.discriminator, plain.optimizers["opt_g"],
+                                   plain.optimizers["opt_d"], data.batch(idx), z)
+        return (time.perf_counter() - t0) / n
+
+    run("ours", 3)
+    run("plain", 3)
+    same = all(torch.equal(a, b) for name in ("generator", "discriminator")
+               for a, b in zip(ours.nets()[name].state_dict().values(),
+                               plain.nets()[name].state_dict().values(), strict=True))
+    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    for r in range(rounds):
+        for which in (("plain", "ours") if r % 2 == 0 else ("ours", "plain")):
+            times[which].append(run(which, steps))
+    per_round = [p / o for p, o in zip(times["plain"], times["ours"], strict=True)]
+    ratio = float(np.median(per_round))
+    return {"name": f"GAN step at {resolution}px (batch {batch}, ngf = ndf = {ngf}, fp32) vs "
+                    "the textbook step (D's weight gradients computed in G's step)",
+            "ours": batch / float(np.median(times["ours"])),
+            "baseline": batch / float(np.median(times["plain"])), "ratio": ratio,
+            "ratio_per_round": per_round, "identical_weights_after_3_steps": same,
+            "target": "identical weights; recorded: the median per-round speed ratio",
+            "ok": same, "machine": cpu_features()}
 
 
 # -------------------------------------------------------------- 5 GLO vs the plain loop
@@ -335,7 +421,8 @@ def bench_pca(data_root: Path, cache_dir: Path | None, dataset: str = "celeba128
             "ok": ev_gap <= 0.01 and mem_ratio <= 0.25}
 
 
-BENCHMARKS = ("data", "glo-loop", "glo-step", "glo-step-32", "lap1", "lap1-32", "inversion", "pca",
+BENCHMARKS = ("data", "glo-loop", "glo-step", "glo-step-32", "gan-step", "gan-step-64", "lap1",
+              "lap1-32", "inversion", "pca",
               "peak", "peak-128", "gpu")
 
 PEAK_TARGET = 0.30  # GLO and GAN steps at the report's widths, bf16, on a CPU with AMX
@@ -397,6 +484,8 @@ def run_all(which: list[str], data_root: Path, cache_dir: Path | None, log=print
     benches = {"data": lambda: bench_data(data_root, cache_dir),
                "glo-loop": lambda: bench_glo_loop(data_root, cache_dir),
                "glo-step": lambda: bench_glo_step(ngf=64), "glo-step-32": bench_glo_step,
+               "gan-step": bench_gan_step,
+               "gan-step-64": lambda: bench_gan_step(64, steps=20),
                "lap1": bench_lap1, "lap1-32": lambda: bench_lap1(32, 512),
                "inversion": bench_inversion, "pca": lambda: bench_pca(data_root, cache_dir),
                "peak": lambda: bench_peak(log),

@@ -4,7 +4,7 @@
 #   scripts/before_after.sh BEFORE_CLONE AFTER_CLONE OUT_DIR DATA_ROOT [extra bench run flags]
 # Each clone is a checkout of one commit; OUT_DIR gets before/ and after/ stores (the before code
 # gets its own decode cache, in case its format differs). Compare with
-#   python scripts/run_times.py compare OUT_DIR/before OUT_DIR/after
+#   python -m bench times OUT_DIR/before --compare OUT_DIR/after
 # docs/performance.md ran it with: c56263d 447ee43 ... --epochs 2 --eval-train-n 100 --eval-test-n 100
 set -euo pipefail
 before=$(realpath "$1"); after=$(realpath "$2"); out=$(realpath -m "$3"); data=$(realpath "$4"); shift 4

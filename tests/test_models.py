@@ -28,6 +28,7 @@ from bench.losses import LossSpec, ReconLoss, mse_per_image
 from bench.model import TrainData
 from bench.nets import Generator
 from bench.spec import RunSpec
+from bench.trainer import Batch
 from glo import GLOModel
 
 SHAPE = (1, 32, 32)
@@ -249,6 +250,25 @@ def test_gan_learns_the_faces(faces):
     assert np.mean([row["real_std"] for row in ctx.curves]) == pytest.approx(float(pixels.std()), rel=0.1)
     first, last = ctx.curves[0]["fake_std"], ctx.curves[-1]["fake_std"]
     assert first < 0.5 * ctx.curves[0]["real_std"] and last > 1.2 * first, (first, last)  # 0.119, 0.166
+
+
+def test_gan_step_matches_the_textbook_step():
+    """G's step runs with D's weights frozen (their gradients, which opt_d's zero_grad would
+    discard, are not computed): after 3 steps both nets hold exactly the weights of the DCGAN
+    step as PyTorch's example writes it (a D left frozen after G's step would stop training and
+    differ), and D's parameters require gradients again."""
+    from bench.perf import bench_gan_step
+
+    r = bench_gan_step(resolution=32, ngf=8, batch=16, steps=1, rounds=2)
+    assert r["identical_weights_after_3_steps"] and r["ok"], r
+    s = GANSettings(d=16, batch_size=8, ngf=8, ndf=8)
+    m = GANModel(s, (3, 32, 32))
+    data = TrainData.from_array(np.random.default_rng(0).integers(0, 256, (16, 3, 32, 32)))
+    m.train_data, m.optimizers, m.train_nets = data, m.make_optimizers(), m.nets()
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.arange(8)
+    m.train_step(Batch(idx, data.batch(idx), gen, 0), quiet())
+    assert all(p.requires_grad for p in m.discriminator.parameters())
 
 
 def test_vae_loss_falls_and_samples_are_images(faces):

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from bench.config import GANSettings
 from bench.context import RunContext
-from bench.inversion import invert, project_ball
+from bench.inversion import invert, no_param_grads, project_ball
 from bench.losses import ReconLoss
 from bench.nets import Discriminator, Generator, place
 from bench.trainer import Batch, Trainable
@@ -63,8 +63,11 @@ class GANModel(Trainable):
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        with run.autocast():
-            d_gen = discriminator(fake).float()
+        # G's step needs D's gradient with respect to its input only: with D's weights frozen the
+        # backward skips their gradients (which opt_d's zero_grad would throw away) and, under
+        # DDP, their all-reduce (the bare module: its forward arms no reducer)
+        with run.autocast(), no_param_grads(self.discriminator):
+            d_gen = self.discriminator(fake).float()
             loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
