@@ -139,19 +139,21 @@ def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int 
 
 
 # -------------------------------------------------------------------------- GAN step
-def _textbook_gan_step(g, d, opt_g, opt_d, x, z) -> None:
+def _textbook_gan_step(g, d, opt_g, opt_d, x, z, cast) -> None:
     """The DCGAN step as PyTorch's DCGAN example writes it: D on real and detached fake, then
     G through D, whose weight gradients that backward also computes (and opt_d discards)."""
     import torch.nn.functional as F
 
-    fake = g(z)
-    d_real, d_fake = d(x), d(fake.detach())
+    with cast():
+        fake = g(z)
+        d_real, d_fake = d(x).float(), d(fake.detach()).float()
     loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
               + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    d_gen = d(fake)
+    with cast():
+        d_gen = d(fake).float()
     loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -159,13 +161,13 @@ def _textbook_gan_step(g, d, opt_g, opt_d, x, z) -> None:
 
 
 def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps: int = 8,
-                   rounds: int = 6) -> dict:
-    """The GAN family's train_step vs the textbook step above, fp32, same init, same batches:
+                   rounds: int = 6, precision: str = "fp32") -> dict:
+    """The GAN family's train_step vs the textbook step above, same precision, init and batches:
     first both take 3 steps and must leave identical weights, then their step times are taken
     in alternating rounds (so drift in the machine's speed hits both alike). Defaults: the
     CelebA-128 budget GAN (ngf = ndf = 32, batch 64)."""
     from bench.config import GANSettings
-    from bench.context import RunContext
+    from bench.context import RunContext, autocast
     from bench.model import TrainData
     from bench.models import FAMILIES
     from bench.peak import cpu_features
@@ -174,13 +176,16 @@ def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps:
     images = torch.randint(0, 256, (batch * 4, 3, resolution, resolution), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     data = TrainData.from_array(images.numpy())
-    ctx = RunContext(None, device="cpu", precision="fp32", quiet=True)
+    ctx = RunContext(None, device="cpu", precision=precision, quiet=True)
+
+    def cast():
+        return autocast(precision, torch.device("cpu"))
 
     def make():
         torch.manual_seed(0)
         m = FAMILIES["gan"](GANSettings(d=256, batch_size=batch, ngf=ngf, ndf=ngf),
                             (3, resolution, resolution), "cpu")
-        m.train_data, m.precision = data, "fp32"
+        m.train_data, m.precision = data, precision
         m.init_weights()
         m.optimizers = m.make_optimizers()
         m.begin(data, ctx)
@@ -200,7 +205,7 @@ def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps:
             else:  # the same noise draw as train_step's
                 z = torch.randn(idx.numel(), 256, generator=gen)
                 _textbook_gan_step(plain.generator, plain.discriminator, plain.optimizers["opt_g"],
-                                   plain.optimizers["opt_d"], data.batch(idx), z)
+                                   plain.optimizers["opt_d"], data.batch(idx), z, cast)
         return (time.perf_counter() - t0) / n
 
     run("ours", 3)
@@ -214,7 +219,7 @@ def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps:
             times[which].append(run(which, steps))
     per_round = [p / o for p, o in zip(times["plain"], times["ours"], strict=True)]
     ratio = float(np.median(per_round))
-    return {"name": f"GAN step at {resolution}px (batch {batch}, ngf = ndf = {ngf}, fp32) vs "
+    return {"name": f"GAN step at {resolution}px (batch {batch}, ngf = ndf = {ngf}, {precision}) vs "
                     "the textbook step (D's weight gradients computed in G's step)",
             "ours": batch / float(np.median(times["ours"])),
             "baseline": batch / float(np.median(times["plain"])), "ratio": ratio,

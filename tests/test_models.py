@@ -252,14 +252,15 @@ def test_gan_learns_the_faces(faces):
     assert first < 0.5 * ctx.curves[0]["real_std"] and last > 1.2 * first, (first, last)  # 0.119, 0.166
 
 
-def test_gan_step_matches_the_textbook_step():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_gan_step_matches_the_textbook_step(precision):
     """G's step runs with D's weights frozen (their gradients, which opt_d's zero_grad would
     discard, are not computed): after 3 steps both nets hold exactly the weights of the DCGAN
-    step as PyTorch's example writes it (a D left frozen after G's step would stop training and
-    differ), and D's parameters require gradients again."""
+    step as PyTorch's example writes it, in fp32 and under bf16 autocast (a D left frozen after
+    G's step would stop training and differ), and D's parameters require gradients again."""
     from bench.perf import bench_gan_step
 
-    r = bench_gan_step(resolution=32, ngf=8, batch=16, steps=1, rounds=2)
+    r = bench_gan_step(resolution=32, ngf=8, batch=16, steps=1, rounds=2, precision=precision)
     assert r["identical_weights_after_3_steps"] and r["ok"], r
     s = GANSettings(d=16, batch_size=8, ngf=8, ndf=8)
     m = GANModel(s, (3, 32, 32))
