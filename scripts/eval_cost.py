@@ -4,10 +4,15 @@ A GAN run's evaluation inverts every scored image (hours at 128 px on a CPU), an
 older than the evaluation journal it must finish in one process. This times the run's own
 reconstruction of images it has not stored codes for (the GAN: its latent inversion; GLO:
 code inversion with the generator frozen; the VAE: its encoder) with the model of its latest
-checkpoint (ckpt/last.pt, else model.pt), on the first N images of its training split, and
-projects the evaluation's reconstructions at that rate:
+checkpoint (ckpt/last.pt, else model.pt), on the first N of the training images its evaluation
+will score (bench.evaluate.eval_indices), and projects the evaluation's reconstructions at
+that rate:
 
-    python scripts/eval_cost.py RUN_DIR [--images 64] [--json OUT.json]
+    python scripts/eval_cost.py RUN_DIR [--images 64] [--against DONE_RUN ...] [--json OUT.json]
+
+It also says how good those reconstructions are so far: their MSE, and with ``--against``
+(repeatable) a finished run's MSE on the same images, from its per_image.npz (a store's run
+folder or a bundle's), and the ratio: e.g. how far an unfinished GAN is from PCA.
 
 Run it with the code that will evaluate on the path, e.g. a pinned worktree:
 ``PYTHONPATH=~/glo-bench-runs/code-b4f6f8d python scripts/eval_cost.py RUN_DIR``. It uses
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="project for this many reconstructions instead of the config's counts")
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--against", type=Path, action="append", default=[],
+                   help="a finished run (its per_image.npz) to compare the timed images' MSE with")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     a = p.parse_args(argv)
 
@@ -70,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     from bench.config import config_from_dict
     from bench.context import RunContext
     from bench.data import get_dataset, load_split
+    from bench.evaluate import eval_indices
     from bench.io import atomic_write_json, load_tensors
     from bench.model import TrainData, to_float
     from bench.models import build_model
@@ -105,8 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
             net.load_state_dict(state[name])
         model.load_extra_state(state, data, RunContext(None, seed=config.seed,
                                                        precision=config.precision, quiet=True))
-    n = min(a.images, len(images))
-    x = to_float(torch.from_numpy(np.array(images[:n])))
+    timed = eval_indices(len(images), config.eval.train_n)[: a.images]
+    n = len(timed)
+    x = to_float(torch.from_numpy(np.array(images[timed])))
     start = time.perf_counter()
     x_hat, _ = model.reconstruct(x)
     seconds = time.perf_counter() - start
@@ -116,13 +125,15 @@ def main(argv: list[str] | None = None) -> dict:
         count, which = inverted_images(config.family, config.eval, len(images),
                                        int(info["data"]["test_count"]))
     per_image = seconds / n
+    mse = float(((x_hat.float().cpu() - x) ** 2).mean())
+    against = [_against(run, timed, mse) for run in a.against]
     result = {
         "run": a.run.name, "method": config.method, "checkpoint": str(ckpt.relative_to(a.run)),
         "checkpoint_epoch": state.get("epoch"), "precision": config.precision,
         "invert": (dataclasses.asdict(config.model.invert)
                    if dataclasses.is_dataclass(getattr(config.model, "invert", None)) else None),
         "images_timed": n, "seconds": round(seconds, 2), "seconds_per_image": per_image,
-        "mse_of_timed": float(((x_hat.float().cpu() - x) ** 2).mean()),
+        "timed_indices": timed.tolist(), "mse_of_timed": mse, "against": against,
         "eval_reconstructions": count, "which": which,
         "projected_eval_s": per_image * count,
         "code": code_version(), "cpu": cpu_name(),
@@ -133,9 +144,30 @@ def main(argv: list[str] | None = None) -> dict:
           f"{per_image:.2f} s an image; the evaluation's {count:,} reconstructions ({which}): "
           f"about {per_image * count / 3600:.2f} h on this machine ({result['cpu']}, "
           f"{result['threads']} threads; code {result['code'].get('git_commit', '?')[:7]})")
+    for c in against:
+        print(f"  MSE on those {n} images: {mse:.5f}, {c['method']} ({c['run']}) {c['mse_on_timed']:.5f}: "
+              f"{c['ratio']:.2f}x")
     if a.json is not None:
         atomic_write_json(a.json, result)
     return result
+
+
+def _against(run: Path, timed, mse: float) -> dict:
+    """A finished run's mean training MSE on the timed images, from its per_image.npz."""
+    import numpy as np
+
+    path = run / "per_image.npz"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file; --against takes a finished run's folder")
+    with np.load(path) as f:
+        by_index = dict(zip(f["train_index"].tolist(), f["train_mse"].tolist(), strict=True))
+    missing = [int(i) for i in timed if int(i) not in by_index]
+    if missing:
+        raise SystemExit(f"{path} has no score for training image(s) {missing[:5]}: its evaluation "
+                         "scored other images; pass a run of the same dataset and train_n")
+    method = json.loads((run / "config.json").read_text())["config"]["method"]
+    theirs = float(np.mean([by_index[int(i)] for i in timed]))
+    return {"run": run.name, "method": method, "mse_on_timed": theirs, "ratio": mse / theirs}
 
 
 if __name__ == "__main__":

@@ -29,9 +29,10 @@ def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     cache = out / "cache"
     for method in ("gan-mse", "glo-mse-random", "pca"):
+        # 30 of the 80 training images scored: a seeded subset, not the first 30
         r = CliRunner().invoke(bench_main, ["run", "--dataset", "lfw25", "--model", method,
                                             "--epochs", "2", "--quiet", "--out", str(out),
-                                            "--cache-dir", str(cache)])
+                                            "--cache-dir", str(cache), "--set", "eval.train_n=30"])
         assert r.exit_code == 0, r.output
     return {p.name.rsplit("-", 1)[0]: p for p in (out / "lfw25").iterdir()}, cache
 
@@ -56,6 +57,26 @@ def test_gan_projection_counts_what_its_evaluation_inverted(runs, tmp_path):
     assert result["precision"] == config["precision"]
     assert result["invert"]["steps"] == config["model"]["invert"]["steps"]
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+
+
+def test_it_times_the_images_the_evaluation_scored_and_compares_like_for_like(runs):
+    """Timed on all the scored training images with the final generator, the GAN's
+    reconstructions are those its evaluation scored: against its own per_image.npz the ratio is
+    1, the indices the same; against PCA the ratio is this GAN's MSE over PCA's on them."""
+    import numpy as np
+
+    found, cache = runs
+    gan, pca = found["gan-mse"], found["pca"]
+    result = _script().main([str(gan), "--images", "1000", "--cache-dir", str(cache),
+                             "--against", str(gan), "--against", str(pca)])
+    own, vs_pca = result["against"]
+    with np.load(gan / "per_image.npz") as f:
+        assert result["timed_indices"] == f["train_index"].tolist() != list(range(30))
+    assert own["method"] == "gan-mse" and own["ratio"] == pytest.approx(1.0, rel=1e-4), own
+    assert own["mse_on_timed"] == pytest.approx(_metrics(gan)["train"]["mse"], rel=1e-4)
+    assert vs_pca["method"] == "pca"
+    assert vs_pca["mse_on_timed"] == pytest.approx(_metrics(pca)["train"]["mse"], rel=1e-4)
+    assert vs_pca["ratio"] == pytest.approx(result["mse_of_timed"] / vs_pca["mse_on_timed"])
 
 
 def test_glo_projection_counts_test_images_and_the_codes_check(runs, tmp_path):
@@ -85,6 +106,9 @@ def test_bad_input_says_what_to_pass(runs, tmp_path):
         _script().main([str(found["pca"]), "--cache-dir", str(cache)])
     with pytest.raises(SystemExit, match="config.json"):
         _script().main([str(tmp_path / "nope"), "--cache-dir", str(cache)])
+    with pytest.raises(SystemExit, match="per_image.npz: no such file"):
+        _script().main([str(found["gan-mse"]), "--images", "1", "--cache-dir", str(cache),
+                        "--against", str(tmp_path)])
     untrained = tmp_path / "untrained"
     untrained.mkdir()
     shutil.copy(found["gan-mse"] / "config.json", untrained / "config.json")
