@@ -140,8 +140,9 @@ def bench_glo_step(resolution: int = 64, batch: int = 64, ngf: int = 32, d: int 
 
 # -------------------------------------------------------------------------- GAN step
 def _textbook_gan_step(g, d, opt_g, opt_d, x, z, cast) -> None:
-    """The DCGAN step as PyTorch's DCGAN example writes it: D on real and detached fake, then
-    G through D, whose weight gradients that backward also computes (and opt_d discards)."""
+    """The DCGAN step in the order of PyTorch's DCGAN example (on logits here, as train_step):
+    D on real and detached fake, then G through D, whose weight gradients that backward also
+    computes (and opt_d's next zero_grad discards)."""
     import torch.nn.functional as F
 
     with cast():
