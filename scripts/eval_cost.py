@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
                                        int(info["data"]["test_count"]))
     per_image = seconds / n
     mse = float(((x_hat.float().cpu() - x) ** 2).mean())
-    against = [_against(run, timed, mse) for run in a.against]
+    against = [_against(run, config.dataset, timed, mse) for run in a.against]
     result = {
         "run": a.run.name, "method": config.method, "checkpoint": str(ckpt.relative_to(a.run)),
         "checkpoint_epoch": state.get("epoch"), "precision": config.precision,
@@ -152,22 +152,25 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _against(run: Path, timed, mse: float) -> dict:
+def _against(run: Path, dataset: str, timed, mse: float) -> dict:
     """A finished run's mean training MSE on the timed images, from its per_image.npz."""
     import numpy as np
 
     path = run / "per_image.npz"
     if not path.is_file():
         raise SystemExit(f"{path}: no such file; --against takes a finished run's folder")
+    config = json.loads((run / "config.json").read_text())["config"]
+    if config["dataset"] != dataset:
+        raise SystemExit(f"{run}: a {config['dataset']} run, not {dataset}; pass a run of the "
+                         "same dataset")
     with np.load(path) as f:
         by_index = dict(zip(f["train_index"].tolist(), f["train_mse"].tolist(), strict=True))
     missing = [int(i) for i in timed if int(i) not in by_index]
     if missing:
         raise SystemExit(f"{path} has no score for training image(s) {missing[:5]}: its evaluation "
                          "scored other images; pass a run of the same dataset and train_n")
-    method = json.loads((run / "config.json").read_text())["config"]["method"]
     theirs = float(np.mean([by_index[int(i)] for i in timed]))
-    return {"run": run.name, "method": method, "mse_on_timed": theirs, "ratio": mse / theirs}
+    return {"run": run.name, "method": config["method"], "mse_on_timed": theirs, "ratio": mse / theirs}
 
 
 if __name__ == "__main__":

@@ -109,6 +109,14 @@ def test_bad_input_says_what_to_pass(runs, tmp_path):
     with pytest.raises(SystemExit, match="per_image.npz: no such file"):
         _script().main([str(found["gan-mse"]), "--images", "1", "--cache-dir", str(cache),
                         "--against", str(tmp_path)])
+    other = tmp_path / "other"
+    shutil.copytree(found["pca"], other)
+    config = json.loads((other / "config.json").read_text())
+    config["config"]["dataset"] = "celeba64"
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="a celeba64 run, not lfw25"):
+        _script().main([str(found["gan-mse"]), "--images", "1", "--cache-dir", str(cache),
+                        "--against", str(other)])
     untrained = tmp_path / "untrained"
     untrained.mkdir()
     shutil.copy(found["gan-mse"] / "config.json", untrained / "config.json")
