@@ -80,14 +80,14 @@ def count_flops(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def _steppers(family: str, device: torch.device, precision: str, resolution: int, ngf: int,
-              batch: int, n: int = 512):
-    """(one training step, images per step) of ``family`` through its real train_step."""
+def bench_model(family: str, device: torch.device, precision: str, resolution: int, ngf: int,
+                batch: int, n: int = 512):
+    """(model, data, context) of ``family`` ready for its real train_step, outside the Trainer:
+    n seeded random images, the same weights each call (seeded init), optimisers built."""
     from bench.config import GANSettings, GLOSettings, VAESettings
     from bench.losses import LossSpec
     from bench.model import TrainData
     from bench.models import FAMILIES
-    from bench.trainer import Batch
 
     settings = {"glo": GLOSettings(d=256, batch_size=batch, ngf=ngf, init="random",
                                    loss=LossSpec("lap1")),
@@ -103,6 +103,15 @@ def _steppers(family: str, device: torch.device, precision: str, resolution: int
     model.optimizers = model.make_optimizers()
     model.begin(data, ctx)
     model.train_nets = model.nets()
+    return model, data, ctx
+
+
+def _steppers(family: str, device: torch.device, precision: str, resolution: int, ngf: int,
+              batch: int, n: int = 512):
+    """(one training step, images per step) of ``family`` through its real train_step."""
+    from bench.trainer import Batch
+
+    model, data, ctx = bench_model(family, device, precision, resolution, ngf, batch, n)
     gen = torch.Generator().manual_seed(1)
     batches = list(data.epoch_batches(batch, gen))
     state = {"i": 0}

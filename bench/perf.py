@@ -167,33 +167,22 @@ def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps:
     first both take 3 steps and must leave identical weights, then their step times are taken
     in alternating rounds (so drift in the machine's speed hits both alike). Defaults: the
     CelebA-128 budget GAN (ngf = ndf = 32, batch 64)."""
-    from bench.config import GANSettings
-    from bench.context import RunContext, autocast
-    from bench.model import TrainData
-    from bench.models import FAMILIES
-    from bench.peak import cpu_features
+    from bench.context import autocast
+    from bench.peak import bench_model, cpu_features
     from bench.trainer import Batch
 
-    images = torch.randint(0, 256, (batch * 4, 3, resolution, resolution), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(0))
-    data = TrainData.from_array(images.numpy())
-    ctx = RunContext(None, device="cpu", precision=precision, quiet=True)
+    cpu = torch.device("cpu")
 
     def cast():
-        return autocast(precision, torch.device("cpu"))
+        return autocast(precision, cpu)
 
     def make():
+        m, data, ctx = bench_model("gan", cpu, precision, resolution, ngf, batch, n=batch * 4)
         torch.manual_seed(0)
-        m = FAMILIES["gan"](GANSettings(d=256, batch_size=batch, ngf=ngf, ndf=ngf),
-                            (3, resolution, resolution), "cpu")
-        m.train_data, m.precision = data, precision
-        m.init_weights()
-        m.optimizers = m.make_optimizers()
-        m.begin(data, ctx)
-        m.train_nets = m.nets()
-        return m
+        m.init_weights()  # DCGAN's init, as the Trainer does (in place: the optimisers keep it)
+        return m, data, ctx
 
-    ours, plain = make(), make()
+    (ours, data, ctx), (plain, _, _) = make(), make()
     gens = {"ours": torch.Generator().manual_seed(1), "plain": torch.Generator().manual_seed(1)}
     batches = list(data.epoch_batches(batch, torch.Generator().manual_seed(2)))
 
