@@ -416,7 +416,13 @@ def curves_cmd(runs_dir: Path, dataset: str, out: Path) -> None:
         click.echo(f"{label:<26} {len(c['loss']):>4} epochs  last loss {c['loss'][-1]:.5g}  "
                    f"train MSE {c['train_mse']:.5f}  plateaued {c['plateaued']}"
                    + (f"  reaches PCA at step ~{reach:,.0f} (extrapolated)" if reach else ""))
-    click.echo(f"-> {out.with_suffix('.json')}, {out.with_suffix('.png')}")
+    for label, g in res["gan"].items():
+        b = g["balance"]
+        click.echo(f"{label:<26} {len(g['step']):>4} epochs  D(real) {b['d_real']:.3f}  "
+                   f"D(fake) {b['d_fake']:.3f}  generated/real std {b['std_ratio']:.3f}  "
+                   f"train MSE {g['train_mse']:.5f}")
+    click.echo(f"-> {out.with_suffix('.json')}, {out.with_suffix('.png')}"
+               + (f", {out.with_name(out.name + '_gan.png')}" if res["gan"] else ""))
 
 
 @main.command("codes-gap")

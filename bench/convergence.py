@@ -60,6 +60,79 @@ def curve(run_path: Path) -> dict | None:
             "seconds": [secs.get(int(r["epoch"])) for r in rows]}
 
 
+GAN_COLUMNS = ("d_real", "d_fake", "fake_std", "real_std")
+GAN_SMOOTH = 3  # epochs averaged at each end of the last quarter: an epoch's D means are noisy
+
+
+def gan_curve(run_path: Path) -> dict | None:
+    """A GAN run's adversarial balance per epoch from its curves.csv (epoch means of the
+    generator steps): D's mean probability on real and on generated images, and the pixel std
+    of a generated batch against a real one; None for a run that logs no such columns."""
+    path = Path(run_path) / "curves.csv"
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows or any(k not in rows[0] for k in GAN_COLUMNS):
+        return None
+    out: dict = {"epoch": [int(r["epoch"]) for r in rows], "step": [int(r["step"]) for r in rows]}
+    for k in GAN_COLUMNS:
+        out[k] = [float(r[k]) for r in rows]
+    return out
+
+
+def gan_balance(c: dict) -> dict:
+    """What a GAN's curve says about who is winning: at the last epoch, D(real), D(fake) and
+    the generated / real pixel std; the std ratio's peak and its step; and D's margin
+    (D(real) - D(fake), mean of GAN_SMOOTH epochs) at the start and the end of the last quarter
+    of the steps. A margin near 1 from the start with a small std ratio: G never started; a
+    margin that grows while the std ratio falls: D is gaining (watch for collapse)."""
+    ratio = np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
+    margin = np.asarray(c["d_real"]) - np.asarray(c["d_fake"])
+    steps = np.asarray(c["step"])
+    start = int(np.searchsorted(steps, steps[-1] * 0.75))  # first epoch of the last quarter
+    start = min(start, len(steps) - 1)
+    peak = int(np.argmax(ratio))
+    return {"step": int(steps[-1]), "d_real": c["d_real"][-1], "d_fake": c["d_fake"][-1],
+            "std_ratio": float(ratio[-1]), "std_ratio_peak": float(ratio[peak]),
+            "std_ratio_peak_step": int(steps[peak]),
+            "margin_quarter_start": float(margin[start:start + GAN_SMOOTH].mean()),
+            "margin_end": float(margin[-GAN_SMOOTH:].mean())}
+
+
+def plot_gan_curves(curves: dict[str, dict], out_base: Path, title: str) -> list[Path]:
+    """D(real) and D(fake) against the generator step on one panel, the generated / real pixel
+    std on the other (1: as varied as the data). Written as PNG and PDF."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.io import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), dpi=100)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, c) in enumerate(curves.items()):
+        colour = palette[i % len(palette)]
+        axes[0].plot(c["step"], c["d_real"], color=colour, label=f"{label}: D(real)")
+        axes[0].plot(c["step"], c["d_fake"], color=colour, linestyle="--",
+                     label=f"{label}: D(fake)")
+        ratio = np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
+        axes[1].plot(c["step"], ratio, color=colour, label=label)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_ylabel("D's mean probability 'real' (epoch mean)")
+    axes[1].axhline(1.0, color="k", linestyle=":", linewidth=1, label="as varied as the data")
+    axes[1].set_ylim(bottom=0)
+    axes[1].set_ylabel("pixel std of a generated batch / a real batch")
+    for ax in axes:
+        ax.set_xlabel("generator step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, out_base)
+
+
 def improvements(loss: list[float]) -> list[float]:
     """Each epoch's relative improvement over the previous epoch's loss."""
     return [(a - b) / abs(a) if a else 0.0 for a, b in zip(loss[:-1], loss[1:], strict=False)]
@@ -191,7 +264,8 @@ def export_curves(runs_dir: Path, dataset: str, out_base: Path) -> dict:
     wall seconds per epoch from its log), plateau verdict and, for GLO-MSE, the power-law fit
     and projected crossing of PCA's train MSE (the mean over PCA's runs), with its run id,
     settings, code version and data fingerprint: <out_base>.json, and the curves' figure as
-    <out_base>.png / .pdf."""
+    <out_base>.png / .pdf; a GAN's adversarial balance (gan_curve, gan_balance) under "gan",
+    its figure <out_base>_gan.png / .pdf."""
     from bench.io import atomic_write_json
     from bench.store import find_runs, load_run
 
@@ -201,14 +275,25 @@ def export_curves(runs_dir: Path, dataset: str, out_base: Path) -> dict:
     pca = [r["metrics"]["train"]["mse"] for r in runs if r["config"]["config"]["method"] == "pca"]
     target = float(np.mean(pca)) if pca else None
     out: dict = {"dataset": dataset, "pca_train_mse": target, "units": "[-1, 1] pixels",
-                 "curves": {}, "skipped": []}
+                 "curves": {}, "gan": {}, "skipped": []}
     for r in runs:
         cfg = r["config"]["config"]
         if cfg["family"] == "pca":
             continue
         c = summarize_run(r, target)
         if c is None:
-            out["skipped"].append(f"{cfg['method']}: no reconstruction loss during training")
+            g = gan_curve(Path(r["path"]))
+            reused = r["metrics"].get("timing", {}).get("training_reused_from")
+            if g is not None and not reused:
+                out["gan"][f"{cfg['method']} seed {cfg['seed']}"] = {
+                    **g, "balance": gan_balance(g), "run": Path(r["path"]).name,
+                    "method": cfg["method"], "seed": cfg["seed"], "model": cfg["model"], "code": r["config"]["code"],
+                    "data_fingerprint": r["config"]["data"]["fingerprint"],
+                    "train_mse": r["metrics"]["train"]["mse"]}
+            else:
+                out["skipped"].append(f"{cfg['method']}: " + (
+                    f"reuses {reused}'s training" if reused
+                    else "no reconstruction loss during training"))
             continue
         out["curves"][f"{cfg['method']} seed {cfg['seed']}"] = {
             **c, "run": Path(r["path"]).name, "method": cfg["method"], "seed": cfg["seed"],
@@ -221,6 +306,9 @@ def export_curves(runs_dir: Path, dataset: str, out_base: Path) -> dict:
     atomic_write_json(out_base.with_suffix(".json"), out)
     if out["curves"]:
         plot_curves(out["curves"], target, out_base, f"Convergence on {dataset}")
+    if out["gan"]:
+        plot_gan_curves(out["gan"], out_base.with_name(out_base.name + "_gan"),
+                        f"GAN training on {dataset}")
     return out
 
 

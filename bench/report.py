@@ -21,7 +21,16 @@ from bench.artifacts import save_png
 from bench.bundle import bundled_figures, run_cpu
 from bench.claims import Claim, claims_for, evaluate_claims, flatness, run_value
 from bench.config import TABLE1_METHODS
-from bench.convergence import PLATEAU_EPOCHS, PLATEAU_REL, plot_curves, summarize_run
+from bench.convergence import (
+    GAN_SMOOTH,
+    PLATEAU_EPOCHS,
+    PLATEAU_REL,
+    gan_balance,
+    gan_curve,
+    plot_curves,
+    plot_gan_curves,
+    summarize_run,
+)
 from bench.errors import BenchError
 from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
@@ -82,6 +91,15 @@ COLUMN_HELP = {
     "projected steps to PCA": "step at which the fitted power law reaches PCA's train MSE "
                               "(an extrapolation; never: the loss is not falling)",
     "x steps trained": "projected steps / steps trained",
+    "generator steps": "generator steps trained (one discriminator step each)",
+    "D(real) / D(fake)": "the discriminator's mean probability 'real' on real and on generated "
+                         "images, mean over the last epoch's steps (0.5 / 0.5: D cannot tell)",
+    "generated / real std": "pixel std of a generated batch over a real batch's, last epoch "
+                            "(well below 1: G's images vary less than the data's)",
+    "std ratio peak (step)": "the largest generated / real std of any epoch and its step",
+    "D margin, last quarter": f"D(real) - D(fake) (mean of {GAN_SMOOTH} epochs) where the last "
+                              "quarter of the steps starts and at its end: growing while the "
+                              "std ratio falls, D is gaining on G",
 }
 
 
@@ -308,7 +326,7 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
             c = summarize_run(run, target)
             row = {"Method": METHOD_LABELS[method], "seed": str(cfg["seed"]),
                    "epochs": str(cfg["model"].get("epochs", "-")), "steps": "-",
-                   "training loss": "none logged (adversarial losses only)", "last epoch": "-",
+                   "training loss": "none (adversarial: see GAN training)", "last epoch": "-",
                    "last quarter": "-",
                    "plateaued": "unknown", "power-law slope": "-",
                    "projected steps to PCA": "-", "x steps trained": "-"}
@@ -332,6 +350,41 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
                         row["x steps trained"] = f"{reach / c['step'][-1]:.1f}"
             rows.append(row)
     return rows, curves, target
+
+
+def gan_training(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, dict]]:
+    """Each trained GAN's adversarial balance read back from its curves.csv: the table rows and
+    the curves by label. A run that reused another's training (GAN-Lap1 inverts GAN-MSE's
+    generator) is named on that run's row, not given a copy of its curve."""
+    gans = [(method, run) for method, res in results.items() for run in res.runs
+            if run["config"]["config"]["family"] == "gan"]
+    reusers: dict[str, list[str]] = {}
+    for method, run in gans:
+        src = run["metrics"].get("timing", {}).get("training_reused_from")
+        if src:
+            reusers.setdefault(src, []).append(METHOD_LABELS[method])
+    rows, curves = [], {}
+    for method, run in gans:
+        if run["metrics"].get("timing", {}).get("training_reused_from"):
+            continue
+        c = gan_curve(Path(run["path"]))
+        if c is None:
+            continue
+        seed = run["config"]["config"]["seed"]
+        label = f"{METHOD_LABELS[method]} seed {seed}"
+        curves[label] = c
+        b = gan_balance(c)
+        also = reusers.get(Path(run["path"]).name, [])
+        rows.append({"Method": METHOD_LABELS[method] + (f" (reused by {', '.join(also)})"
+                                                         if also else ""),
+                     "seed": str(seed), "generator steps": f"{b['step']:,}",
+                     "D(real) / D(fake)": f"{b['d_real']:.3f} / {b['d_fake']:.3f}",
+                     "generated / real std": f"{b['std_ratio']:.3f}",
+                     "std ratio peak (step)": (f"{b['std_ratio_peak']:.3f} "
+                                               f"({b['std_ratio_peak_step']:,})"),
+                     "D margin, last quarter": (f"{b['margin_quarter_start']:.3f} -> "
+                                                f"{b['margin_end']:.3f}")})
+    return rows, curves
 
 
 def _glo_methods(claim) -> list[str]:
@@ -682,6 +735,11 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     if curves:
         curve_files = [p.name for p in plot_curves(curves, pca_target, out / "curves",
                                                    f"Training curves on {dataset}")]
+    gan_rows, gan_curves = gan_training(results)
+    gan_files = []
+    if gan_curves:
+        gan_files = [p.name for p in plot_gan_curves(gan_curves, out / "gan_training",
+                                                     f"GAN training on {dataset}")]
     spectra = {METHOD_LABELS[m]: r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
                if r.state == "complete" and "spectrum" in r.runs[0]["metrics"]}
     initial = {METHOD_LABELS[m]: r.runs[0]["metrics"]["codes"]["spectrum_init"]
@@ -728,6 +786,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "sample_quality": {"rows": quality, "settings": quality_settings, "note": qnote},
               "codes": codes, "convergence": {"rows": conv_rows, "pca_train_mse": pca_target,
                                               "curves": curves, "figure": curve_files},
+              "gan_training": {"rows": gan_rows, "curves": gan_curves, "figure": gan_files},
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings, "scored_images": same_images,
               "related_pages": [name for name, _ in related]}
@@ -738,7 +797,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
-        convergence=conv_rows, curve_files=curve_files, same_images=same_images,
+        convergence=conv_rows, curve_files=curve_files, gan_rows=gan_rows, gan_files=gan_files, same_images=same_images,
         related=related, compare=report["side_by_side"], generated=report["generated"],
         esc=html.escape)
     atomic_write_text(out / "index.html", html_page)

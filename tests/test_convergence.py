@@ -345,3 +345,67 @@ def test_glo_colour_split_sees_a_grey_generator_and_a_colour_cast():
     c = mod.error_split(cast, u8, np.arange(8))
     assert c["mean_colour_share"] == pytest.approx(1.0, abs=1e-5)
     assert c["mse"] == pytest.approx((0.04 + 0.01 + 0.0025) / 3, rel=1e-5)
+
+
+def test_gan_balance_reads_the_last_quarter_from_its_start_to_its_end():
+    """D's margin where the last quarter of the steps starts and at its end (each a mean of 3
+    epochs), and the generated / real std at its peak: a D that gains late on a G whose
+    images narrow is told apart from one that held its balance."""
+    from bench.convergence import gan_balance
+
+    steps = [100 * (e + 1) for e in range(16)]  # the last quarter starts at step 1,200
+    d_real = [0.8] * 11 + [0.8, 0.85, 0.9, 0.95, 0.95]
+    d_fake = [0.2] * 11 + [0.2, 0.15, 0.1, 0.05, 0.05]
+    real_std = [0.5] * 16
+    fake_std = [0.25, 0.45, 0.55] + [0.5] * 8 + [0.45, 0.4, 0.35, 0.3, 0.3]
+    b = gan_balance({"step": steps, "d_real": d_real, "d_fake": d_fake,
+                     "fake_std": fake_std, "real_std": real_std})
+    assert b["margin_quarter_start"] == pytest.approx((0.6 + 0.7 + 0.8) / 3)
+    assert b["margin_end"] == pytest.approx((0.8 + 0.9 + 0.9) / 3)
+    assert b["std_ratio"] == pytest.approx(0.6) and b["std_ratio_peak"] == pytest.approx(1.1)
+    assert b["std_ratio_peak_step"] == 300 and b["step"] == 1600
+    assert (b["d_real"], b["d_fake"]) == (0.95, 0.05)
+
+
+def test_a_real_gans_balance_reaches_the_report_and_bench_curves_once(tmp_path):
+    """A real tiny GAN pair on lfw25 (GAN-Lap1 reuses GAN-MSE's training): the report's GAN
+    section has one row, GAN-MSE's, naming GAN-Lap1 as its reuser, with the last epoch of its
+    curves.csv and a figure the page links; `bench curves` lists it under "gan" and says why
+    GAN-Lap1 has no curve of its own."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    out, cache = tmp_path / "runs", tmp_path / "cache"
+    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "gan-mse", "--model",
+                                  "gan-lap1", "--steps", "6", "--out", str(out), "--cache-dir",
+                                  str(cache), "--quiet", "--eval-train-n", "4", "--eval-test-n",
+                                  "4", "--invert-steps", "3"])
+    assert r.exit_code == 0, r.output
+    gan = next(out.glob("lfw25/gan-mse-*"))
+    with (gan / "curves.csv").open() as f:
+        last = list(csv.DictReader(f))[-1]
+    r = CliRunner().invoke(main, ["report", "--runs", str(out), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "rep" / "lfw25"
+    section = json.loads((folder / "report.json").read_text())["gan_training"]
+    (row,) = section["rows"]
+    assert row["Method"] == "GAN, MSE (reused by GAN, Lap1)"
+    assert row["D(real) / D(fake)"] == f"{float(last['d_real']):.3f} / {float(last['d_fake']):.3f}"
+    ratio = float(last["fake_std"]) / float(last["real_std"])
+    assert row["generated / real std"] == f"{ratio:.3f}"
+    assert row["generator steps"] == last["step"] == "6"
+    page = (folder / "index.html").read_text()
+    assert 'id="gan-table"' in page and f'src="{section["figure"][0]}"' in page
+    assert (folder / section["figure"][0]).is_file()
+    base = tmp_path / "conv"
+    r = CliRunner().invoke(main, ["curves", "--runs", str(out), "--dataset", "lfw25",
+                                  "--out", str(base)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(base.with_suffix(".json").read_text())
+    (entry,) = data["gan"].values()
+    assert entry["run"] == gan.name and entry["balance"]["step"] == 6
+    assert data["skipped"] == [f"gan-lap1: reuses {gan.name}'s training"]
+    assert (tmp_path / "conv_gan.png").is_file() and "D(real)" in r.output
