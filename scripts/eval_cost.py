@@ -8,7 +8,8 @@ checkpoint (ckpt/last.pt, else model.pt), on the first N of the training images 
 will score (bench.evaluate.eval_indices), and projects the evaluation's reconstructions at
 that rate:
 
-    python scripts/eval_cost.py RUN_DIR [--images 64] [--against DONE_RUN ...] [--json OUT.json]
+    python scripts/eval_cost.py RUN_DIR [--images 64] [--against DONE_RUN ...] [--checkpoint FILE]
+                                [--json OUT.json]
 
 It also says how good those reconstructions are so far: their MSE, and with ``--against``
 (repeatable) a finished run's MSE on the same images, from its per_image.npz (a store's run
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--against", type=Path, action="append", default=[],
                    help="a finished run (its per_image.npz) to compare the timed images' MSE with")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="this run's checkpoint to load instead of its latest (e.g. a copy of "
+                        "ckpt/last.pt kept from an earlier epoch), a training checkpoint or a "
+                        "model.pt")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     a = p.parse_args(argv)
 
@@ -89,7 +94,14 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"{cfg_path}: no such file; pass a run folder (the one with config.json)")
     info = json.loads(cfg_path.read_text())
     config = config_from_dict({**info["config"], "device": "cpu"})
-    ckpt = next((f for f in (a.run / "ckpt" / "last.pt", a.run / "model.pt") if f.is_file()), None)
+    if a.checkpoint is not None:
+        if not a.checkpoint.is_file():
+            raise SystemExit(f"{a.checkpoint}: no such file; --checkpoint takes a checkpoint of "
+                             f"{a.run.name} (ckpt/last.pt or a copy of it, or model.pt)")
+        ckpt = a.checkpoint
+    else:
+        ckpt = next((f for f in (a.run / "ckpt" / "last.pt", a.run / "model.pt") if f.is_file()),
+                    None)
     if ckpt is None:
         raise SystemExit(f"{a.run}: neither ckpt/last.pt nor model.pt; nothing trained to time yet")
     split = load_split(get_dataset(config.dataset), "train", a.data_root, a.cache_dir,
@@ -106,10 +118,13 @@ def main(argv: list[str] | None = None) -> dict:
     state = load_tensors(ckpt, ckpt, map_location="cpu")
     data = TrainData.from_array(images)
     model.train_data, model.precision = data, config.precision
-    if ckpt.name == "model.pt":  # the final model: nets plus what the family adds (GLO's codes)
+    if "epoch" not in state:  # the final model: nets plus what the family adds (GLO's codes)
         model.load_state_dict(state)
     else:  # a training checkpoint: nets, then the family's own state as a resume loads it
         for name, net in model.nets().items():
+            if name not in state:
+                raise SystemExit(f"{ckpt}: no {name!r} weights; not a checkpoint of a "
+                                 f"{config.method} run like {a.run.name}")
             net.load_state_dict(state[name])
         model.load_extra_state(state, data, RunContext(None, seed=config.seed,
                                                        precision=config.precision, quiet=True))
@@ -128,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     mse = float(((x_hat.float().cpu() - x) ** 2).mean())
     against = [_against(run, config.dataset, timed, mse) for run in a.against]
     result = {
-        "run": a.run.name, "method": config.method, "checkpoint": str(ckpt.relative_to(a.run)),
+        "run": a.run.name, "method": config.method, "checkpoint": _shown(ckpt, a.run),
         "checkpoint_epoch": state.get("epoch"), "precision": config.precision,
         "invert": (dataclasses.asdict(config.model.invert)
                    if dataclasses.is_dataclass(getattr(config.model, "invert", None)) else None),
@@ -139,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         "code": code_version(), "cpu": cpu_name(),
         "threads": torch.get_num_threads(),
     }
-    print(f"{a.run.name} ({config.method}, {ckpt.relative_to(a.run)}, epoch "
+    print(f"{a.run.name} ({config.method}, {_shown(ckpt, a.run)}, epoch "
           f"{state.get('epoch')}, {config.precision}): {n} images in {seconds:.1f} s, "
           f"{per_image:.2f} s an image; the evaluation's {count:,} reconstructions ({which}): "
           f"about {per_image * count / 3600:.2f} h on this machine ({result['cpu']}, "
@@ -150,6 +165,14 @@ def main(argv: list[str] | None = None) -> dict:
     if a.json is not None:
         atomic_write_json(a.json, result)
     return result
+
+
+def _shown(ckpt: Path, run: Path) -> str:
+    """The checkpoint as the run's relative path where it is inside the run, else as given."""
+    try:
+        return str(ckpt.resolve().relative_to(run.resolve()))
+    except ValueError:
+        return str(ckpt)
 
 
 def _against(run: Path, dataset: str, timed, mse: float) -> dict:

@@ -122,3 +122,28 @@ def test_bad_input_says_what_to_pass(runs, tmp_path):
     shutil.copy(found["gan-mse"] / "config.json", untrained / "config.json")
     with pytest.raises(SystemExit, match="nothing trained to time yet"):
         _script().main([str(untrained), "--cache-dir", str(cache)])
+
+
+def test_a_kept_earlier_checkpoint_is_read_as_that_epochs_generator(runs, tmp_path):
+    """--checkpoint: a copy of an earlier ckpt kept outside the run (prev.pt: epoch 0) is loaded
+    as that epoch's generator: its epoch, another MSE on the same images than the latest one's;
+    a file that is not this run's checkpoint is a one-line error."""
+    found, cache = runs
+    run = found["gan-mse"]
+    kept = tmp_path / "epoch0.pt"
+    shutil.copy(run / "ckpt" / "prev.pt", kept)
+    latest = _script().main([str(run), "--images", "3", "--cache-dir", str(cache)])
+    early = _script().main([str(run), "--images", "3", "--cache-dir", str(cache),
+                            "--checkpoint", str(kept)])
+    assert (latest["checkpoint_epoch"], early["checkpoint_epoch"]) == (1, 0)
+    assert early["checkpoint"] == str(kept) and early["timed_indices"] == latest["timed_indices"]
+    assert early["mse_of_timed"] != latest["mse_of_timed"]
+    inside = _script().main([str(run), "--images", "3", "--cache-dir", str(cache),
+                             "--checkpoint", str(run / "ckpt" / "last.pt")])
+    assert inside["checkpoint"] == "ckpt/last.pt"
+    assert inside["mse_of_timed"] == latest["mse_of_timed"]
+    with pytest.raises(SystemExit, match="no such file; --checkpoint takes"):
+        _script().main([str(run), "--cache-dir", str(cache), "--checkpoint", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="not a checkpoint of a gan-mse run"):
+        _script().main([str(run), "--images", "1", "--cache-dir", str(cache), "--checkpoint",
+                        str(found["glo-mse-random"] / "ckpt" / "last.pt")])
