@@ -147,3 +147,44 @@ def test_a_kept_earlier_checkpoint_is_read_as_that_epochs_generator(runs, tmp_pa
     with pytest.raises(SystemExit, match="not a checkpoint of a gan-mse run"):
         _script().main([str(run), "--images", "1", "--cache-dir", str(cache), "--checkpoint",
                         str(found["glo-mse-random"] / "ckpt" / "last.pt")])
+
+
+def _readings_script():
+    spec = importlib.util.spec_from_file_location("gan_readings",
+                                                  ROOT / "scripts" / "gan_readings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readings_of_kept_checkpoints_make_one_curve_over_training(runs, tmp_path):
+    """scripts/gan_readings.py: eval_cost.py readings of two checkpoints of one real GAN, given
+    out of order, come back in epoch order at the steps its curves.csv logged, with their MSE
+    and ratio to PCA as read; readings on other images or of another run are refused."""
+    import csv
+
+    found, cache = runs
+    gan, pca = found["gan-mse"], found["pca"]
+    shutil.copy(gan / "ckpt" / "prev.pt", tmp_path / "epoch0.pt")
+    args = [str(gan), "--images", "3", "--cache-dir", str(cache), "--against", str(pca)]
+    late = _script().main([*args, "--json", str(tmp_path / "late.json")])
+    early = _script().main([*args, "--checkpoint", str(tmp_path / "epoch0.pt"),
+                            "--json", str(tmp_path / "early.json")])
+    out = tmp_path / "docs" / "gan_readings"
+    data = _readings_script().main([str(gan), str(tmp_path / "late.json"),
+                                    str(tmp_path / "early.json"), "--out", str(out)])
+    with (gan / "curves.csv").open() as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert [(r["epoch"], r["step"]) for r in data["readings"]] == [(0, steps[0]), (1, steps[1])]
+    assert [r["mse"] for r in data["readings"]] == [early["mse_of_timed"], late["mse_of_timed"]]
+    assert data["readings"][1]["against"]["pca"]["ratio"] == late["against"][0]["ratio"]
+    assert json.loads(out.with_suffix(".json").read_text())["run"] == gan.name
+    assert out.with_suffix(".png").is_file()
+    _script().main([str(gan), "--images", "2", "--cache-dir", str(cache),
+                    "--json", str(tmp_path / "two.json")])
+    with pytest.raises(SystemExit, match="other images, inversion or precision"):
+        _readings_script().main([str(gan), str(tmp_path / "late.json"), str(tmp_path / "two.json"),
+                                 "--out", str(out)])
+    with pytest.raises(SystemExit, match=f"not {found['glo-mse-random'].name}"):
+        _readings_script().main([str(found["glo-mse-random"]), str(tmp_path / "late.json"),
+                                 "--out", str(out)])

@@ -1,0 +1,144 @@
+"""A GAN's reconstruction MSE over training, from eval_cost.py readings of its checkpoints.
+
+A GAN has no reconstruction loss while it trains: how well its generator can reconstruct the
+training images is known only by inverting it. ``scripts/eval_cost.py RUN --checkpoint
+KEPT.pt --against PCA_RUN --json R.json`` gives one such reading (the MSE of the first N
+images the evaluation scores, and a finished run's MSE on the same images); this collects the
+readings of one run, checks that they scored the same images with the same inversion, and
+puts them beside the run's adversarial balance (curves.csv):
+
+    python scripts/gan_readings.py RUN_DIR READING.json ... --out docs/celeba128/gan_readings
+
+It writes OUT.json (each reading's epoch, step, MSE, ratios, seconds an image, with the run,
+its code version and the readings' files) and OUT.png / .pdf: the MSE ratio to each
+``--against`` run over the generator steps (the paper's GAN-MSE / PCA at 128 px, 2.0x, and a
+2.5x line drawn), D(real) and D(fake), and the generated / real pixel std. A reading of
+another run, other images or another inversion is refused, naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def load_readings(run: Path, files: list[Path]) -> list[dict]:
+    """The readings sorted by epoch; each must be of ``run``, on the same images, with the
+    same inversion settings and precision (else SystemExit naming the file)."""
+    readings, first = [], None
+    for f in files:
+        try:
+            r = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f"{f}: not a readable eval_cost.py JSON ({type(e).__name__}); "
+                             "pass the files its --json wrote") from None
+        if r.get("run") != run.name:
+            raise SystemExit(f"{f}: a reading of {r.get('run')}, not {run.name}; pass that run's "
+                             "readings only")
+        if "timed_indices" not in r or r.get("checkpoint_epoch") is None:
+            raise SystemExit(f"{f}: no timed_indices / checkpoint_epoch (an eval_cost.py "
+                             "reading older than 2026-12-04, of other images); leave it out")
+        key = (r["timed_indices"], r.get("invert"), r.get("precision"))
+        if first is None:
+            first = (f, key)
+        elif key != first[1]:
+            raise SystemExit(f"{f}: other images, inversion or precision than {first[0]}; "
+                             "readings compare only on the same images and settings")
+        readings.append({**r, "file": str(f)})
+    epochs = [r["checkpoint_epoch"] for r in readings]
+    if len(set(epochs)) != len(epochs):
+        raise SystemExit(f"two readings of one epoch among {[str(f) for f in files]}; keep one")
+    return sorted(readings, key=lambda r: r["checkpoint_epoch"])
+
+
+def collect(run: Path, files: list[Path]) -> dict:
+    from bench.convergence import gan_curve
+
+    readings = load_readings(run, files)
+    curve = gan_curve(run)
+    if curve is None:
+        raise SystemExit(f"{run}: no GAN curves.csv (d_real, d_fake, ...); pass a GAN run folder")
+    step_of = dict(zip(curve["epoch"], curve["step"], strict=True))
+    out = []
+    for r in readings:
+        epoch = r["checkpoint_epoch"]
+        if epoch not in step_of:
+            raise SystemExit(f"{r['file']}: epoch {epoch} is not in {run / 'curves.csv'}")
+        out.append({"epoch": epoch, "step": step_of[epoch], "mse": r["mse_of_timed"],
+                    "images": r["images_timed"], "seconds_per_image": r["seconds_per_image"],
+                    "against": {a["method"]: {"run": a["run"], "mse": a["mse_on_timed"],
+                                              "ratio": a["ratio"]} for a in r.get("against", [])},
+                    "code": r.get("code"), "cpu": r.get("cpu"), "file": r["file"]})
+    config = json.loads((run / "config.json").read_text())
+    return {"run": run.name, "method": config["config"]["method"],
+            "dataset": config["config"]["dataset"], "code": config.get("code"),
+            "units": "MSE per pixel, [-1, 1] pixels, on the first N training images the "
+                     "evaluation scores",
+            "readings": out, "curve": curve}
+
+
+def plot(data: dict, out_base: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from bench.io import save_figure
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
+    steps = [r["step"] for r in data["readings"]]
+    methods = list(dict.fromkeys(m for r in data["readings"] for m in r["against"]))
+    for m in methods:
+        pts = [(r["step"], r["against"][m]["ratio"]) for r in data["readings"] if m in r["against"]]
+        axes[0].plot(*zip(*pts, strict=True), marker="o", label=f"MSE / {m}'s")
+    if not methods:
+        axes[0].plot(steps, [r["mse"] for r in data["readings"]], marker="o", label="MSE")
+    for level, what in ((2.0, "the paper's GAN-MSE / PCA at 128 px"), (2.5, "2.5x")):
+        if methods:
+            axes[0].axhline(level, color="k", linestyle=":" if level == 2.0 else "--",
+                            linewidth=1, label=what)
+    axes[0].set_ylabel("reconstruction MSE ratio, same images" if methods else "MSE")
+    c = data["curve"]
+    axes[1].plot(c["step"], c["d_real"], label="D(real)")
+    axes[1].plot(c["step"], c["d_fake"], linestyle="--", label="D(fake)")
+    axes[1].set_ylim(0, 1)
+    axes[1].set_ylabel("D's mean probability 'real' (epoch mean)")
+    ratio = np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
+    axes[2].plot(c["step"], ratio, label="generated / real pixel std")
+    axes[2].axhline(1.0, color="k", linestyle=":", linewidth=1)
+    axes[2].set_ylim(bottom=0)
+    for ax in axes:
+        ax.set_xlabel("generator step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    n = data["readings"][0]["images"] if data["readings"] else 0
+    fig.suptitle(f"{data['method']} on {data['dataset']} over training ({n} scored training "
+                 f"images a reading; {data['run']})")
+    fig.tight_layout()
+    return save_figure(fig, out_base)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="the GAN run folder (config.json, curves.csv)")
+    p.add_argument("readings", type=Path, nargs="+", help="eval_cost.py --json files of it")
+    p.add_argument("--out", type=Path, required=True, help="base path: OUT.json, OUT.png/.pdf")
+    a = p.parse_args(argv)
+    from bench.io import atomic_write_json
+
+    data = collect(a.run, a.readings)
+    atomic_write_json(a.out.with_suffix(".json"), data)
+    plot(data, a.out)
+    for r in data["readings"]:
+        ratios = ", ".join(f"{m} {v['ratio']:.2f}x" for m, v in r["against"].items())
+        print(f"epoch {r['epoch']:>4} step {r['step']:>6,}: MSE {r['mse']:.5f}"
+              + (f" ({ratios})" if ratios else ""))
+    print(f"-> {a.out.with_suffix('.json')}, {a.out.with_suffix('.png')}")
+    return data
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
