@@ -81,13 +81,26 @@ def gan_curve(run_path: Path) -> dict | None:
     return out
 
 
+def std_ratio(c: dict) -> np.ndarray:
+    """Per epoch, the pixel std of a generated batch over a real batch's (1: as varied)."""
+    return np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
+
+
+def trained_gan_curve(run: dict) -> dict | None:
+    """``gan_curve`` of a run as ``bench.store.load_run`` returns it, None where the run
+    reused another's training (GAN-Lap1 inverting GAN-MSE's generator: a copy of its curve)."""
+    if run["metrics"].get("timing", {}).get("training_reused_from"):
+        return None
+    return gan_curve(Path(run["path"]))
+
+
 def gan_balance(c: dict) -> dict:
     """What a GAN's curve says about who is winning: at the last epoch, D(real), D(fake) and
     the generated / real pixel std; the std ratio's peak and its step; and D's margin
     (D(real) - D(fake), mean of GAN_SMOOTH epochs) at the start and the end of the last quarter
     of the steps. A margin near 1 from the start with a small std ratio: G never started; a
     margin that grows while the std ratio falls: D is gaining (watch for collapse)."""
-    ratio = np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
+    ratio = std_ratio(c)
     margin = np.asarray(c["d_real"]) - np.asarray(c["d_fake"])
     steps = np.asarray(c["step"])
     start = int(np.searchsorted(steps, steps[-1] * 0.75))  # first epoch of the last quarter
@@ -117,8 +130,7 @@ def plot_gan_curves(curves: dict[str, dict], out_base: Path, title: str) -> list
         axes[0].plot(c["step"], c["d_real"], color=colour, label=f"{label}: D(real)")
         axes[0].plot(c["step"], c["d_fake"], color=colour, linestyle="--",
                      label=f"{label}: D(fake)")
-        ratio = np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
-        axes[1].plot(c["step"], ratio, color=colour, label=label)
+        axes[1].plot(c["step"], std_ratio(c), color=colour, label=label)
     axes[0].set_ylim(0, 1)
     axes[0].set_ylabel("D's mean probability 'real' (epoch mean)")
     axes[1].axhline(1.0, color="k", linestyle=":", linewidth=1, label="as varied as the data")
@@ -282,15 +294,16 @@ def export_curves(runs_dir: Path, dataset: str, out_base: Path) -> dict:
             continue
         c = summarize_run(r, target)
         if c is None:
-            g = gan_curve(Path(r["path"]))
-            reused = r["metrics"].get("timing", {}).get("training_reused_from")
-            if g is not None and not reused:
+            g = trained_gan_curve(r)
+            if g is not None:
                 out["gan"][f"{cfg['method']} seed {cfg['seed']}"] = {
                     **g, "balance": gan_balance(g), "run": Path(r["path"]).name,
-                    "method": cfg["method"], "seed": cfg["seed"], "model": cfg["model"], "code": r["config"]["code"],
+                    "method": cfg["method"], "seed": cfg["seed"], "model": cfg["model"],
+                    "code": r["config"]["code"],
                     "data_fingerprint": r["config"]["data"]["fingerprint"],
                     "train_mse": r["metrics"]["train"]["mse"]}
             else:
+                reused = r["metrics"].get("timing", {}).get("training_reused_from")
                 out["skipped"].append(f"{cfg['method']}: " + (
                     f"reuses {reused}'s training" if reused
                     else "no reconstruction loss during training"))

@@ -26,10 +26,10 @@ from bench.convergence import (
     PLATEAU_EPOCHS,
     PLATEAU_REL,
     gan_balance,
-    gan_curve,
     plot_curves,
     plot_gan_curves,
     summarize_run,
+    trained_gan_curve,
 )
 from bench.errors import BenchError
 from bench.fidelity import missing_hint
@@ -365,9 +365,7 @@ def gan_training(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, 
             reusers.setdefault(src, []).append(METHOD_LABELS[method])
     rows, curves = [], {}
     for method, run in gans:
-        if run["metrics"].get("timing", {}).get("training_reused_from"):
-            continue
-        c = gan_curve(Path(run["path"]))
+        c = trained_gan_curve(run)
         if c is None:
             continue
         seed = run["config"]["config"]["seed"]
@@ -797,7 +795,8 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
-        convergence=conv_rows, curve_files=curve_files, gan_rows=gan_rows, gan_files=gan_files, same_images=same_images,
+        convergence=conv_rows, curve_files=curve_files, gan_rows=gan_rows, gan_files=gan_files,
+        same_images=same_images,
         related=related, compare=report["side_by_side"], generated=report["generated"],
         esc=html.escape)
     atomic_write_text(out / "index.html", html_page)

@@ -84,8 +84,8 @@ def plot(data: dict, out_base: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
+    from bench.convergence import std_ratio
     from bench.io import save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
@@ -106,8 +106,7 @@ def plot(data: dict, out_base: Path) -> list[Path]:
     axes[1].plot(c["step"], c["d_fake"], linestyle="--", label="D(fake)")
     axes[1].set_ylim(0, 1)
     axes[1].set_ylabel("D's mean probability 'real' (epoch mean)")
-    ratio = np.asarray(c["fake_std"]) / np.maximum(np.asarray(c["real_std"]), 1e-12)
-    axes[2].plot(c["step"], ratio, label="generated / real pixel std")
+    axes[2].plot(c["step"], std_ratio(c), label="generated / real pixel std")
     axes[2].axhline(1.0, color="k", linestyle=":", linewidth=1)
     axes[2].set_ylim(bottom=0)
     for ax in axes:
