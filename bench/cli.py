@@ -177,6 +177,10 @@ def data_probe_crops(data_root, out, sizes) -> None:
                    "Default: 0.01 in the cpu profile (0 in the paper's); 0 turns it off.")
 @click.option("--ckpt-interval", type=float, default=0.0, show_default=True,
               help="Seconds between checkpoints (0: every epoch); the last epoch always saves.")
+@click.option("--keep-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also keep every Nth epoch's checkpoint as ckpt/epochE.pt (E as logged, from "
+                   "0): e.g. a GAN's reconstruction MSE over training with scripts/eval_cost.py "
+                   "--checkpoint. 0: only the last two are kept.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any settings field, e.g. --set lr_z=30 --set ngf=16 --set invert.steps=300 "
                    "--set loss.lap.weight_base=2 --set eval.train_n=500 (repeatable; `bench keys` "
@@ -200,7 +204,7 @@ def data_probe_crops(data_root, out, sizes) -> None:
 def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
             steps, batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
             fid_weights, invert_steps,
-            lap1, plateau, ckpt_interval, sets, force, skip_corrupt, quiet, launcher, partition,
+            lap1, plateau, ckpt_interval, keep_every, sets, force, skip_corrupt, quiet, launcher, partition,
             gpus_per_job, time_limit, cpus_per_task, mem_gb, wait) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
     from bench.overrides import parse_assignments, validate
@@ -229,7 +233,7 @@ def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, 
                    eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
                    eval_fid_n=eval_fid_n, fid_weights=fid_weights,
                    skip_corrupt=skip_corrupt, force=force, quiet=quiet,
-                   ckpt_interval_s=ckpt_interval, cluster=cluster)
+                   ckpt_interval_s=ckpt_interval, keep_every=keep_every, cluster=cluster)
     if cluster is not None:
         _launch(spec, wait if wait is not None else launcher == "local")
         return

@@ -141,7 +141,7 @@ class Diverged(RuntimeError):
 class RunContext:
     def __init__(self, path: Path | None, device: str = "cpu", seed: int = 0,
                  precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 0.0,
-                 dist: Dist = SINGLE):
+                 keep_every: int = 0, dist: Dist = SINGLE):
         self.path = Path(path) if path is not None else None
         self.device = torch.device(device)
         self.seed = seed
@@ -151,6 +151,7 @@ class RunContext:
         self.curves: list[dict[str, Any]] = []
         self.last_finite: float | None = None
         self.ckpt_min_interval_s = ckpt_min_interval_s
+        self.keep_every = keep_every
         self._last_ckpt = time.monotonic()
         # training seconds of earlier processes of this run (from the checkpoint it resumes),
         # and when this process's fit began (start_fit): checkpoints carry the sum, so a
@@ -218,13 +219,17 @@ class RunContext:
     def save_checkpoint(self, state: dict[str, Any] | Callable[[], dict[str, Any]],
                         final: bool = False) -> bool:
         """Write ckpt/last.pt atomically (the previous one becomes prev.pt). Returns whether it
-        wrote: between the first and the last epoch, at most one per ckpt_min_interval_s.
+        wrote: between the first and the last epoch, at most one per ckpt_min_interval_s; with
+        keep_every N, every Nth epoch (the last recorded curve row's) also writes and is kept
+        as ckpt/epochE.pt beside its .sha256 (nothing resumes from it; --force removes it).
 
         ``state`` may be a function: it is called only when a checkpoint is due, on every
         rank (it may gather sharded state), and rank 0 writes what it returns."""
         if self.ckpt_dir is None:
             return False
-        due = final or time.monotonic() - self._last_ckpt >= self.ckpt_min_interval_s
+        epoch = self.curves[-1].get("epoch") if self.curves else None
+        keep = bool(self.keep_every) and epoch is not None and (epoch + 1) % self.keep_every == 0
+        due = final or keep or time.monotonic() - self._last_ckpt >= self.ckpt_min_interval_s
         if not self.dist.broadcast_object(due):
             return False
         if callable(state):
@@ -245,7 +250,12 @@ class RunContext:
             if side.exists():
                 side.replace(prev.with_suffix(".pt.sha256"))
         atomic_write_bytes(last, data)
-        atomic_write_json(last.with_suffix(".pt.sha256"), {"sha256": sha256_bytes(data)})
+        side = {"sha256": sha256_bytes(data)}
+        atomic_write_json(last.with_suffix(".pt.sha256"), side)
+        if keep:
+            kept = self.ckpt_dir / f"epoch{epoch}.pt"
+            atomic_write_bytes(kept, data)
+            atomic_write_json(kept.with_suffix(".pt.sha256"), side)
         return True
 
     def start_fit(self) -> None:

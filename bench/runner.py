@@ -68,7 +68,8 @@ def run_method(spec: RunSpec, method: str, *, data: RunData | None = None, log=p
             run.acquire(log=log)
         ctx = RunContext(run.path, device=dist.device(spec.device), seed=spec.seed,
                          precision=plan.config.precision, quiet=spec.quiet,
-                         ckpt_min_interval_s=spec.ckpt_interval_s, dist=dist)
+                         ckpt_min_interval_s=spec.ckpt_interval_s, keep_every=spec.keep_every,
+                         dist=dist)
     except OSError as e:
         raise BenchError(f"cannot write the run directory {run.path}: {e.strerror or e}; "
                          f"choose a writable --out") from None

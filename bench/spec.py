@@ -65,6 +65,7 @@ class RunSpec:
     force: bool = False
     quiet: bool = False
     ckpt_interval_s: float = 0.0  # seconds between checkpoints (0: every epoch)
+    keep_every: int = 0  # also keep every Nth epoch's checkpoint as ckpt/epochE.pt (0: none)
     cluster: ClusterSettings | None = None  # None: run here
 
     def absolute(self) -> RunSpec:

@@ -54,7 +54,8 @@ from bench.store import timing_training_s
 
 #: [run] keys of a spec: RunSpec fields, and the Overrides fields without a --set key
 RUN_KEYS = ("profile", "precision", "device", "data_root", "cache_dir", "eval_train_n",
-            "eval_test_n", "eval_fid_n", "heldout", "lap1", "subset", "ckpt_interval_s")
+            "eval_test_n", "eval_fid_n", "heldout", "lap1", "subset", "ckpt_interval_s",
+            "keep_every")
 
 
 def _pairs(values: dict[str, Any]) -> str:

@@ -188,3 +188,34 @@ def test_readings_of_kept_checkpoints_make_one_curve_over_training(runs, tmp_pat
     with pytest.raises(SystemExit, match=f"not {found['glo-mse-random'].name}"):
         _readings_script().main([str(found["glo-mse-random"]), str(tmp_path / "late.json"),
                                  "--out", str(out)])
+
+
+def test_keep_every_keeps_those_epochs_checkpoints_and_changes_no_result(tmp_path):
+    """`bench run --keep-every 2` on a real GAN: epochs 1 and 3 of 5 (logged from 0) kept as
+    ckpt/epochE.pt with a checksum that holds, even where --ckpt-interval would skip them;
+    each loads as its epoch's generator in eval_cost.py; the run's numbers are those of the
+    same run without it."""
+    import hashlib
+
+    cache = tmp_path / "cache"
+    common = ["run", "--dataset", "lfw25", "--model", "gan-mse", "--epochs", "5", "--quiet",
+              "--cache-dir", str(cache), "--set", "eval.train_n=8", "--eval-test-n", "4",
+              "--invert-steps", "5", "--ckpt-interval", "1000"]
+    for out, extra in ((tmp_path / "kept", ["--keep-every", "2"]), (tmp_path / "plain", [])):
+        r = CliRunner().invoke(bench_main, [*common, "--out", str(out), *extra])
+        assert r.exit_code == 0, r.output
+    kept = next((tmp_path / "kept" / "lfw25").iterdir())
+    plain = next((tmp_path / "plain" / "lfw25").iterdir())
+    assert sorted(p.name for p in (kept / "ckpt").glob("epoch*")) == [
+        "epoch1.pt", "epoch1.pt.sha256", "epoch3.pt", "epoch3.pt.sha256"]
+    assert not list((plain / "ckpt").glob("epoch*"))
+    for name in ("epoch1.pt", "epoch3.pt"):
+        side = json.loads((kept / "ckpt" / f"{name}.sha256").read_text())["sha256"]
+        assert hashlib.sha256((kept / "ckpt" / name).read_bytes()).hexdigest() == side
+    for epoch in (1, 3):
+        r = _script().main([str(kept), "--images", "2", "--cache-dir", str(cache),
+                            "--checkpoint", str(kept / "ckpt" / f"epoch{epoch}.pt")])
+        assert r["checkpoint"] == f"ckpt/epoch{epoch}.pt" and r["checkpoint_epoch"] == epoch
+    m_kept, m_plain = _metrics(kept), _metrics(plain)
+    for split in ("train", "test"):
+        assert m_kept[split]["mse"] == m_plain[split]["mse"]
