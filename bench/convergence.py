@@ -124,25 +124,32 @@ def plot_gan_curves(curves: dict[str, dict], out_base: Path, title: str) -> list
     from bench.io import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), dpi=100)
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, c) in enumerate(curves.items()):
-        colour = palette[i % len(palette)]
-        axes[0].plot(c["step"], c["d_real"], color=colour, label=f"{label}: D(real)")
-        axes[0].plot(c["step"], c["d_fake"], color=colour, linestyle="--",
-                     label=f"{label}: D(fake)")
-        axes[1].plot(c["step"], std_ratio(c), color=colour, label=label)
-    axes[0].set_ylim(0, 1)
-    axes[0].set_ylabel("D's mean probability 'real' (epoch mean)")
-    axes[1].axhline(1.0, color="k", linestyle=":", linewidth=1, label="as varied as the data")
-    axes[1].set_ylim(bottom=0)
-    axes[1].set_ylabel("pixel std of a generated batch / a real batch")
-    for ax in axes:
-        ax.set_xlabel("generator step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    draw_gan_balance(axes[0], axes[1], curves)
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, out_base)
+
+
+def draw_gan_balance(d_ax, std_ax, curves: dict[str, dict]) -> None:
+    """Onto two matplotlib axes: each curve's D(real) (solid) and D(fake) (dashed) against the
+    generator step, and its generated / real pixel std with the data's own (1) dotted."""
+    import matplotlib.pyplot as plt
+
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, c) in enumerate(curves.items()):
+        colour = palette[i % len(palette)]
+        d_ax.plot(c["step"], c["d_real"], color=colour, label=f"{label}: D(real)")
+        d_ax.plot(c["step"], c["d_fake"], color=colour, linestyle="--", label=f"{label}: D(fake)")
+        std_ax.plot(c["step"], std_ratio(c), color=colour, label=label)
+    d_ax.set_ylim(0, 1)
+    d_ax.set_ylabel("D's mean probability 'real' (epoch mean)")
+    std_ax.axhline(1.0, color="k", linestyle=":", linewidth=1, label="as varied as the data")
+    std_ax.set_ylim(bottom=0)
+    std_ax.set_ylabel("pixel std of a generated batch / a real batch")
+    for ax in (d_ax, std_ax):
+        ax.set_xlabel("generator step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
 
 
 def improvements(loss: list[float]) -> list[float]:

@@ -85,34 +85,27 @@ def plot(data: dict, out_base: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.convergence import std_ratio
+    from bench.convergence import draw_gan_balance
     from bench.io import save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
-    steps = [r["step"] for r in data["readings"]]
     methods = list(dict.fromkeys(m for r in data["readings"] for m in r["against"]))
     for m in methods:
         pts = [(r["step"], r["against"][m]["ratio"]) for r in data["readings"] if m in r["against"]]
         axes[0].plot(*zip(*pts, strict=True), marker="o", label=f"MSE / {m}'s")
-    if not methods:
-        axes[0].plot(steps, [r["mse"] for r in data["readings"]], marker="o", label="MSE")
-    for level, what in ((2.0, "the paper's GAN-MSE / PCA at 128 px"), (2.5, "2.5x")):
-        if methods:
-            axes[0].axhline(level, color="k", linestyle=":" if level == 2.0 else "--",
-                            linewidth=1, label=what)
-    axes[0].set_ylabel("reconstruction MSE ratio, same images" if methods else "MSE")
-    c = data["curve"]
-    axes[1].plot(c["step"], c["d_real"], label="D(real)")
-    axes[1].plot(c["step"], c["d_fake"], linestyle="--", label="D(fake)")
-    axes[1].set_ylim(0, 1)
-    axes[1].set_ylabel("D's mean probability 'real' (epoch mean)")
-    axes[2].plot(c["step"], std_ratio(c), label="generated / real pixel std")
-    axes[2].axhline(1.0, color="k", linestyle=":", linewidth=1)
-    axes[2].set_ylim(bottom=0)
-    for ax in axes:
-        ax.set_xlabel("generator step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    if methods:
+        axes[0].axhline(2.0, color="k", linestyle=":", linewidth=1,
+                        label="the paper's GAN-MSE / PCA at 128 px")
+        axes[0].axhline(2.5, color="k", linestyle="--", linewidth=1, label="2.5x")
+        axes[0].set_ylabel("reconstruction MSE ratio, same images")
+    else:
+        axes[0].plot([r["step"] for r in data["readings"]], [r["mse"] for r in data["readings"]],
+                     marker="o", label="MSE")
+        axes[0].set_ylabel("MSE")
+    axes[0].set_xlabel("generator step")
+    axes[0].grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    draw_gan_balance(axes[1], axes[2], {data["method"]: data["curve"]})
     n = data["readings"][0]["images"] if data["readings"] else 0
     fig.suptitle(f"{data['method']} on {data['dataset']} over training ({n} scored training "
                  f"images a reading; {data['run']})")
