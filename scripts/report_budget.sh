@@ -34,6 +34,10 @@
 # each step, STORE's complete runs are bundled into it (`bench runs --bundle`: what a report
 # reads, with its figures, less checkpoints and weights) to commit. A bundled GAN-MSE has no
 # checkpoint, so its GAN-Lap1 must finish in the same store (they run as one step).
+# ROWS="vae seeds" runs only those steps of the order above (any of: glo gan vae seeds
+# lap1paper; default all), so a session runs what fits its machine (the VAE pair on a CPU
+# where the GAN's training would outlast the session); the report is then left to the run
+# of all steps (or `bench report` by hand).
 # MERGE=FILE (e.g. docs/celeba128/budget.json) also merges STORE's complete runs into that
 # JSON after each step (`bench runs --json`: numbers, config, code version, data fingerprint;
 # runs already there and gone from STORE are kept), so a finished row needs no hand step.
@@ -57,6 +61,12 @@ VAE_STEPS=${VAE_STEPS:-$STEPS}
 PRECISION=${PRECISION:-bf16}
 GAN_PRECISION=${GAN_PRECISION:-$PRECISION}
 VAE_PRECISION=${VAE_PRECISION:-$PRECISION}
+ALL_ROWS="glo gan vae seeds lap1paper"
+ROWS=${ROWS:-$ALL_ROWS}
+for row in $ROWS; do
+  case " $ALL_ROWS " in *" $row "*) ;; *) echo "scripts/report_budget.sh: ROWS: '$row' is not a step; choose from: $ALL_ROWS" >&2; exit 2 ;; esac
+done
+want() { case " $ROWS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 cd "$CODE"
 if [ -n "$(git status --porcelain -- bench baselines glo 2>/dev/null)" ]; then
   echo "scripts/report_budget.sh: uncommitted changes under bench/ baselines/ glo/ of $CODE; commit them first" >&2
@@ -80,18 +90,26 @@ COMMON=(--dataset "$DATASET" --data-root "$DATA" --heldout "$HELDOUT" --out "$ST
 steps() { [ "$1" != 0 ] && echo --steps "$1"; true; }  # 0: the epochs of the profile / plateau
 [ -n "${PLATEAU:-}" ] && COMMON+=(--plateau "$PLATEAU")
 GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
-# shellcheck disable=SC2046  # steps prints two words or none
-bench run --seed 0 "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca "${GLO[@]}"; bundle
+if want glo; then
+  # shellcheck disable=SC2046  # steps prints two words or none
+  bench run --seed 0 "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca "${GLO[@]}"; bundle
+fi
 GAN_INVERT=(--invert-steps "${GAN_INVERT_STEPS:-500}")
-# shellcheck disable=SC2046
-bench run --seed 0 "${COMMON[@]}" --precision "$GAN_PRECISION" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1; bundle
-# shellcheck disable=SC2046
-bench run --seed 0 "${COMMON[@]}" --precision "$VAE_PRECISION" $(steps "$VAE_STEPS") --model vae-mse --model vae-lap1; bundle
-for seed in 1 2; do
+if want gan; then
   # shellcheck disable=SC2046
-  bench run --seed "$seed" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca; bundle
-done
-if [ "$LAP1_PAPER" = 1 ]; then
+  bench run --seed 0 "${COMMON[@]}" --precision "$GAN_PRECISION" $(steps "$GAN_STEPS") "${GAN_INVERT[@]}" --model gan-mse --model gan-lap1; bundle
+fi
+if want vae; then
+  # shellcheck disable=SC2046
+  bench run --seed 0 "${COMMON[@]}" --precision "$VAE_PRECISION" $(steps "$VAE_STEPS") --model vae-mse --model vae-lap1; bundle
+fi
+if want seeds; then
+  for seed in 1 2; do
+    # shellcheck disable=SC2046
+    bench run --seed "$seed" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca; bundle
+  done
+fi
+if [ "$LAP1_PAPER" = 1 ] && want lap1paper; then
   # the paper's Lap1 (docs/lap1.md) at the budget: GLO trained with it, and the GAN's ratio
   EXTRA="$STORE-lap1paper"
   mkdir -p "$EXTRA/$DATASET"
@@ -105,6 +123,12 @@ if [ "$LAP1_PAPER" = 1 ]; then
   # shellcheck disable=SC2046
   bench run --seed 0 "${COMMON[@]/$STORE/$EXTRA}" --precision "$PRECISION" $(steps "$STEPS") --lap1 paper --model glo-lap1-pca
   (cd "$HERE" && python -m bench report --dataset "$DATASET" --runs "$EXTRA" --out reports --data-root "$DATA" --page "$DATASET-lap1paper")
+fi
+every=1
+for row in $ALL_ROWS; do want "$row" || every=0; done
+if [ "$every" = 0 ]; then
+  echo "scripts/report_budget.sh: ROWS=\"$ROWS\" done; the report is written by the run of all steps (ROWS unset)"
+  exit 0
 fi
 # the main page, into this script's tree; it shows the dataset's other pages in reports/
 # (-lap1paper, -plateau) side by side

@@ -81,3 +81,27 @@ def test_without_bundle_nothing_is_bundled_and_a_dirty_pin_is_refused(script):
     (pin / "bench" / "x.py").write_text("")
     r, _ = run("celeba128", "store", "data")
     assert r.returncode == 2 and "uncommitted changes" in r.stderr
+
+
+def test_rows_runs_only_the_named_steps_and_leaves_the_report(script):
+    run, tmp, pin = script
+    r, calls = run("celeba128", "store", "data", ROWS="vae seeds", BUNDLE="bundle")
+    assert r.returncode == 0, r.stderr
+    trains = [args for _, args in calls if args.startswith("-m bench run ")]
+    # the VAE pair, then seeds 1 and 2: no GLO seed-0 step, no GAN, each followed by a bundle
+    assert len(trains) == 3
+    assert "--model vae-mse --model vae-lap1" in trains[0] and "--seed 0" in trains[0]
+    assert ["--seed 1" in trains[1], "--seed 2" in trains[2]] == [True, True]
+    assert not any("gan-" in a or "glo-lap1-random" in a for a in trains)
+    kinds = [args.split()[2] for _, args in calls]
+    assert kinds == ["run", "runs"] * 3  # no report from a partial set of steps
+    assert "report is written by the run of all steps" in r.stdout
+    # every step named, in any order, is the whole script: the report is written
+    (tmp / "calls").unlink()
+    r, calls = run("celeba128", "store", "data", ROWS="lap1paper seeds vae gan glo")
+    assert r.returncode == 0, r.stderr
+    assert [args.split()[2] for _, args in calls][-1] == "report"
+    # a misspelt step is refused before anything runs
+    (tmp / "calls").write_text("")
+    r, calls = run("celeba128", "store", "data", ROWS="vae gans")
+    assert r.returncode == 2 and "ROWS: 'gans' is not a step" in r.stderr and calls == []
