@@ -49,8 +49,9 @@ def table(md: str, heading: str) -> list[dict[str, str]]:
 
 
 def seeds_of(label: str) -> list[int]:
-    """'PCA, seeds 1 and 2' -> [1, 2]; 'GLO-MSE-PCA' -> [0]."""
-    return [int(s) for s in re.findall(r"\d+", label.partition(", seeds ")[2])] or [0]
+    """'PCA, seeds 1 and 2' -> [1, 2]; 'GLO-MSE-PCA, seed 1' -> [1]; 'GLO-MSE-PCA' -> [0]."""
+    named = re.split(r", seeds? ", label, maxsplit=1)[1:]
+    return [int(s) for s in re.findall(r"\d+", named[0])] if named else [0]
 
 
 def cells(text: str, n: int) -> list[str]:
