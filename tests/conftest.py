@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -12,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GLO_BENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def load_script(name: str):
+    """scripts/NAME.py as a module (the scripts are not a package), for tests to call main()."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 # The real Inception weights, if this machine has them (found before the tests hide them):
 # only the real-weights check uses them; every other test runs without, or with a stand-in.

@@ -316,16 +316,13 @@ def test_glo_colour_split_sees_a_grey_generator_and_a_colour_cast():
     """The colour split behind docs/budget.md: a generator that outputs each image's grey
     has no spread across R, G, B and all its error in chroma; one off by a constant colour
     has all its error in the images' mean colour."""
-    import importlib.util
 
     import numpy as np
     import torch
 
-    from tests.conftest import ROOT
+    from tests.conftest import load_script
 
-    spec = importlib.util.spec_from_file_location("glo_colour", ROOT / "scripts" / "glo_colour.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("glo_colour")
     rng = np.random.default_rng(0)
     u8 = rng.integers(0, 256, size=(8, 3, 16, 16), dtype=np.uint8)
     x = torch.from_numpy(u8).float() / 127.5 - 1.0

@@ -3,7 +3,6 @@ count the reconstructions the real evaluation then makes, from the run's own che
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -13,15 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main as bench_main
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("eval_cost", ROOT / "scripts" / "eval_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval_cost")
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +145,7 @@ def test_a_kept_earlier_checkpoint_is_read_as_that_epochs_generator(runs, tmp_pa
 
 
 def _readings_script():
-    spec = importlib.util.spec_from_file_location("gan_readings",
-                                                  ROOT / "scripts" / "gan_readings.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gan_readings")
 
 
 def test_readings_of_kept_checkpoints_make_one_curve_over_training(runs, tmp_path):

@@ -5,22 +5,15 @@ epoch lands on the run's last checkpoint), and it refuses what it cannot measure
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
 from bench.cli import main as bench_main
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("glo_step_noise", ROOT / "scripts" / "glo_step_noise.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("glo_step_noise")
 
 
 @pytest.fixture(scope="module")
