@@ -15,6 +15,12 @@ current codes:
 Printed: the value at the checkpoint, the median and the 10th/90th percentile over the steps,
 and the change made by the epoch's last batch when it is smaller than the others (10,000
 images in batches of 64 end every epoch with one of 16). Nothing is written to the run.
+
+Its sibling is `bench codes-gap RUN` (bench/codegap.py): the same exact replay from ckpt/prev.pt,
+splitting the logged-loss vs stored-code gap per image into the step and the later drift. This
+script repeats codegap's checkpoint restore because it must also run on the report's pinned tree
+(b4f6f8d), which has codes-gap but no shared restore to call; once the pin moves, this belongs in
+codes-gap as an option over that one restore.
 """
 
 from __future__ import annotations
