@@ -587,6 +587,61 @@ def _timing_notes(run: dict) -> list[str]:
     return notes
 
 
+def cost_summary(settings: list[dict]) -> dict:
+    """What the page's runs cost in wall-clock seconds, from each run's own timing (training +
+    evaluation; the "wall s" column). Seed 0's runs are what `bench run --all` at their
+    settings costs for one seed: a GAN-Lap1 that reused GAN-MSE's training counts only its own
+    evaluation, so the GAN trains once, as it does in that command. Seconds measured on
+    different CPUs are summed per CPU, never into one figure; a configuration without a
+    complete seed-0 run, or a run whose seconds cover only its last process, is named, so a
+    partial sum is never read as the command's cost."""
+    by_cpu: dict[str, dict] = {}
+    seed0 = {s["method"]: s for s in settings if s["seed"] == 0}
+    for s in settings:
+        entry = by_cpu.setdefault(s["cpu"], {"cpu": s["cpu"], "seed0_runs": 0, "seed0_s": 0.0,
+                                              "runs": 0, "all_s": 0.0})
+        wall = s["wall s"] or 0.0
+        entry["runs"] += 1
+        entry["all_s"] += wall
+        if seed0.get(s["method"]) is s:
+            entry["seed0_runs"] += 1
+            entry["seed0_s"] += wall
+    missing = [m for m in TABLE1_METHODS if m not in seed0]
+    partial = sorted(s["run"] for s in settings if s["wall s"] is None
+                     or "counts only the last process" in s["notes"])
+    cpus = list(by_cpu.values())
+
+    def hours(sec: float) -> str:
+        if sec < 60:
+            return f"{sec:.0f} s"
+        return (f"{sec / 3600:.1f} h" if sec >= 3600 else f"{sec / 60:.1f} min") + f" ({sec:,.0f} s)"
+
+    if not cpus:
+        text = "No complete runs, so no cost."
+    else:
+        per = "; ".join(f"{c['cpu']}: {hours(c['seed0_s'])} for {c['seed0_runs']} run(s)"
+                        for c in cpus if c["seed0_runs"])
+        text = (f"`bench run --all` at these settings, seed 0: {len(seed0)} of "
+                f"{len(TABLE1_METHODS)} configurations, " + (
+                    f"{hours(cpus[0]['seed0_s'])} of wall clock on {cpus[0]['cpu']}"
+                    if len(cpus) == 1 else
+                    f"measured on {len(cpus)} CPUs, so no single figure: {per}")
+                + " (each run's training + evaluation seconds, as in the wall s column; they "
+                  "include any time its process was paused).")
+        if missing:
+            text += (" Not the command's whole cost: no complete seed-0 run of "
+                     + ", ".join(missing) + ".")
+        extra = sum(c["runs"] - c["seed0_runs"] for c in cpus)
+        if extra:
+            text += (f" All {sum(c['runs'] for c in cpus)} runs on the page: "
+                     + "; ".join(f"{c['cpu']}: {hours(c['all_s'])}" for c in cpus) + ".")
+        if partial:
+            text += (" Lower bounds: the seconds of " + ", ".join(partial)
+                     + " cover only their last process.")
+    return {"by_cpu": cpus, "seed0_configurations": len(seed0), "missing_seed0": missing,
+            "partial_seconds": partial, "text": text}
+
+
 def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> dict[str, str]:
     """Interpolations, principal walks and arithmetic for one run; returns grid -> file.
     A bundled run (bench.bundle) has no model: its figures, drawn by this function when it was
@@ -786,7 +841,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
                                               "curves": curves, "figure": curve_files},
               "gan_training": {"rows": gan_rows, "curves": gan_curves, "figure": gan_files},
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
-              "runs": settings, "scored_images": same_images,
+              "runs": settings, "cost": cost_summary(settings), "scored_images": same_images,
               "related_pages": [name for name, _ in related]}
     report["side_by_side"] = side_by_side(page, report, load_related(others, dataset))
     atomic_write_json(out / "report.json", report)
@@ -796,7 +851,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
         convergence=conv_rows, curve_files=curve_files, gan_rows=gan_rows, gan_files=gan_files,
-        same_images=same_images,
+        same_images=same_images, cost=report["cost"]["text"],
         related=related, compare=report["side_by_side"], generated=report["generated"],
         esc=html.escape)
     atomic_write_text(out / "index.html", html_page)

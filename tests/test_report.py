@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pandas as pd
 import pytest
@@ -12,18 +13,20 @@ from PIL import Image
 
 from bench.cli import main
 from bench.config import TABLE1_METHODS
-from bench.report import _timing_notes, collect, table1
+from bench.report import _timing_notes, collect, cost_summary, table1
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """Three real tiny runs on lfw25 (PCA, GLO-MSE-PCA, VAE-MSE); the six others absent."""
     root = tmp_path_factory.mktemp("store")
+    start = time.monotonic()
     for model, extra in (("pca", []), ("glo-mse-pca", ["--epochs", "3"]), ("vae-mse", ["--epochs", "3"])):
         r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", model, "--out",
                                       str(root / "runs"), "--cache-dir", str(root / "c"), "--quiet",
                                       *extra])
         assert r.exit_code == 0, r.output
+    (root / "runs_wall_s").write_text(str(time.monotonic() - start))  # the three commands, timed
     r = CliRunner().invoke(main, ["report", "--runs", str(root / "runs"), "--out", str(root / "reports")])
     assert r.exit_code == 0, r.output
     return root, r.output
@@ -333,3 +336,52 @@ def test_a_bundle_makes_the_same_page_on_a_machine_without_the_store(store, tmp_
                                   "--out", str(fresh), "--cache-dir", str(root / "c"), "--quiet"])
     assert r.exit_code == 0 and "already complete" in r.output, r.output
     assert not list(fresh.rglob("model.pt"))
+
+
+def test_the_page_states_what_its_runs_cost_and_which_configurations_are_missing(store):
+    """The cost line under the settings table: the seed-0 runs' seconds, which cannot exceed
+    the wall clock of the commands that made them, and the six configurations not run named, so
+    three runs' seconds are not read as `bench run --all`'s."""
+    root, _ = store
+    cost = json.loads((root / "reports" / "lfw25" / "report.json").read_text())["cost"]
+    [cpu] = cost["by_cpu"]
+    assert cpu["seed0_runs"] == 3 and 0 < cpu["seed0_s"] <= float((root / "runs_wall_s").read_text())
+    assert set(cost["missing_seed0"]) == set(TABLE1_METHODS) - {"pca", "glo-mse-pca", "vae-mse"}
+    assert "3 of 9 configurations" in cost["text"] and "Not the command's whole cost" in cost["text"]
+    page = (root / "reports" / "lfw25" / "index.html").read_text()
+    assert 'id="cost"' in page and "3 of 9 configurations" in page
+
+
+def _row(method: str, seed: int, wall: float | None, cpu: str = "Xeon (AMX)", notes: str = "") -> dict:
+    return {"run": f"{method}-s{seed}", "method": method, "seed": seed, "wall s": wall, "cpu": cpu,
+            "notes": notes}
+
+
+def test_the_cost_of_bench_run_all_is_one_seed_with_the_gan_trained_once():
+    """GAN-Lap1 after GAN-MSE reuses its training (its wall s is its inversion only), so seed 0's
+    nine runs sum to what `bench run --all` costs; other seeds are counted apart."""
+    rows = [_row(m, 0, 100.0) for m in TABLE1_METHODS if not m.startswith("gan")]
+    rows += [_row("gan-mse", 0, 5000.0),
+             _row("gan-lap1", 0, 400.0, notes="training reused from gan-mse-s0 (wall s excludes it)"),
+             _row("pca", 1, 100.0), _row("glo-mse-pca", 1, 3000.0)]
+    cost = cost_summary(rows)
+    [cpu] = cost["by_cpu"]
+    assert (cpu["seed0_runs"], cpu["seed0_s"]) == (9, 6100.0)
+    assert (cpu["runs"], cpu["all_s"]) == (11, 9200.0)
+    assert cost["missing_seed0"] == [] and cost["partial_seconds"] == []
+    assert "9 of 9 configurations, 1.7 h (6,100 s) of wall clock on Xeon (AMX)" in cost["text"]
+    assert "Not the command's whole cost" not in cost["text"] and "All 11 runs" in cost["text"]
+
+
+def test_seconds_from_two_cpus_are_never_one_figure_and_partial_seconds_are_named():
+    rows = [_row(m, 0, 100.0, cpu="Xeon (no AMX)") for m in TABLE1_METHODS[:4]]
+    rows += [_row(m, 0, 50.0) for m in TABLE1_METHODS[4:-1]]
+    rows[0]["notes"] = "resumed 2x; wall s counts only the last process (this code ...)"
+    rows[-1]["wall s"] = None
+    cost = cost_summary(rows)
+    assert [c["cpu"] for c in cost["by_cpu"]] == ["Xeon (no AMX)", "Xeon (AMX)"]
+    assert "measured on 2 CPUs, so no single figure" in cost["text"]
+    assert "Xeon (no AMX): 6.7 min (400 s) for 4 run(s)" in cost["text"]
+    assert cost["missing_seed0"] == [TABLE1_METHODS[-1]]
+    assert cost["partial_seconds"] == sorted([rows[0]["run"], rows[-1]["run"]])
+    assert "Lower bounds" in cost["text"]
