@@ -568,6 +568,11 @@ def _settings(run: dict) -> dict:
             "notes": "; ".join([*c.get("notes", []), *_timing_notes(run)])}
 
 
+#: the settings-table note of a run whose wall seconds miss its earlier processes (cost_summary
+#: reads it back from the row to name that run's seconds a lower bound)
+LAST_PROCESS_ONLY = "wall s counts only the last process"
+
+
 def _timing_notes(run: dict) -> list[str]:
     """What a run's wall seconds cover: an adopted sibling's training is excluded; a run that
     resumed counts its earlier processes' training only where its code carried them in the
@@ -582,8 +587,8 @@ def _timing_notes(run: dict) -> list[str]:
         notes.append(f"resumed {resumes}x; wall s includes {timing['fit_s_earlier_processes']:,.0f} s "
                      f"of training in earlier processes")
     elif resumes and not timing.get("training_reused_from"):
-        notes.append(f"resumed {resumes}x; wall s counts only the last process (this code "
-                     f"version did not carry training seconds across a restart)")
+        notes.append(f"resumed {resumes}x; {LAST_PROCESS_ONLY} (this code version did not carry "
+                     f"training seconds across a restart)")
     return notes
 
 
@@ -608,7 +613,7 @@ def cost_summary(settings: list[dict]) -> dict:
             entry["seed0_s"] += wall
     missing = [m for m in TABLE1_METHODS if m not in seed0]
     partial = sorted(s["run"] for s in settings if s["wall s"] is None
-                     or "counts only the last process" in s["notes"])
+                     or LAST_PROCESS_ONLY in s["notes"])
     cpus = list(by_cpu.values())
 
     def hours(sec: float) -> str:
