@@ -592,6 +592,14 @@ def _timing_notes(run: dict) -> list[str]:
     return notes
 
 
+def code_spans(text: object) -> str:
+    """A sentence for the HTML page: escaped, with its `backticked` commands set as <code>
+    (the same sentences go to report.json and the markdown table as they are)."""
+    from markupsafe import Markup
+
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(text), quote=False)))
+
+
 def cost_summary(settings: list[dict]) -> dict:
     """What the page's runs cost in wall-clock seconds, from each run's own timing (training +
     evaluation; the "wall s" column). Seed 0's runs are what `bench run --all` at their
@@ -851,6 +859,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     report["side_by_side"] = side_by_side(page, report, load_related(others, dataset))
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench", "templates"), autoescape=True)
+    env.filters["code"] = code_spans
     html_page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,

@@ -350,6 +350,8 @@ def test_the_page_states_what_its_runs_cost_and_which_configurations_are_missing
     assert "3 of 9 configurations" in cost["text"] and "Not the command's whole cost" in cost["text"]
     page = (root / "reports" / "lfw25" / "index.html").read_text()
     assert 'id="cost"' in page and "3 of 9 configurations" in page
+    # commands read as commands on the page, never as stray backticks
+    assert "<code>bench run --all</code> at these settings" in page and "`" not in page
 
 
 def _row(method: str, seed: int, wall: float | None, cpu: str = "Xeon (AMX)", notes: str = "") -> dict:
