@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GLO_BENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def checkpoint_whole(ckpt: Path) -> bool:
+    """ckpt and the .sha256 beside it agree: the checkpoint a resume accepts. A test that kills
+    a run "after its first checkpoint" waits for this, not for the file: killed between the
+    two writes, the run rightly refuses that checkpoint and starts over (CI saw it)."""
+    try:
+        want = json.loads(ckpt.with_suffix(".pt.sha256").read_text())["sha256"]
+        return want == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def load_script(name: str):

@@ -22,7 +22,7 @@ import torch.distributed as tdist
 import torch.multiprocessing as mp
 
 from bench.regress import SCALES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkpoint_whole
 
 SCALE = SCALES["lfw25"]
 METHODS = ("pca", "glo-mse-pca", "vae-mse", "gan-mse")
@@ -138,7 +138,7 @@ def test_two_process_glo_killed_mid_training_resumes_to_the_same_numbers(ddp_sto
     ckpt = None
     while time.monotonic() < deadline and proc.poll() is None:
         found = list(out.glob("lfw25/glo-mse-pca-*/ckpt/last.pt"))
-        if found:
+        if found and checkpoint_whole(found[0]):
             ckpt = found[0]
             break
         time.sleep(0.02)

@@ -3,7 +3,6 @@ reported and re-submitted; the Slurm path up to the sbatch call."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkpoint_whole
 
 GRID = ["run", "--dataset", "lfw25", "--model", "pca", "--model", "glo-mse-random",
         "--epochs", "300", "--launcher", "local"]
@@ -35,15 +34,6 @@ def _status(out: Path) -> dict[str, dict]:
     return {row["method"]: row for row in status_rows(out)}
 
 
-def _verified(ckpt: Path) -> bool:
-    """ckpt and its .sha256 beside it agree (the checkpoint the resume will accept)."""
-    try:
-        want = json.loads(ckpt.with_suffix(".pt.sha256").read_text())["sha256"]
-        return want == hashlib.sha256(ckpt.read_bytes()).hexdigest()
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 @pytest.mark.slow
 def test_local_launcher_reports_a_killed_job_and_resubmits_only_it(tmp_path):
     out, cache = tmp_path / "runs", tmp_path / "cache"
@@ -54,9 +44,7 @@ def test_local_launcher_reports_a_killed_job_and_resubmits_only_it(tmp_path):
     while time.monotonic() < deadline and first.poll() is None:
         status = list(out.glob("lfw25/glo-mse-random-*/status.json"))
         ckpt = list(out.glob("lfw25/glo-mse-random-*/ckpt/last.pt"))
-        # a checkpoint is whole once its checksum is beside it and holds; killing the job
-        # between the two writes leaves a first checkpoint that is rightly refused (CI saw it)
-        if status and ckpt and _verified(ckpt[0]):
+        if status and ckpt and checkpoint_whole(ckpt[0]):
             victim = json.loads(status[0].read_text()).get("pid")
             break
         time.sleep(0.05)
@@ -122,15 +110,6 @@ def test_slurm_launcher_without_slurm_is_one_clear_line(tmp_path):
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: --launcher slurm: no `sbatch`/`srun`")
-
-
-def _verified(ckpt: Path) -> bool:
-    """ckpt and its .sha256 beside it agree (the checkpoint the resume will accept)."""
-    try:
-        want = json.loads(ckpt.with_suffix(".pt.sha256").read_text())["sha256"]
-        return want == hashlib.sha256(ckpt.read_bytes()).hexdigest()
-    except (OSError, ValueError, KeyError):
-        return False
 
 
 @pytest.mark.slow
