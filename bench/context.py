@@ -138,6 +138,18 @@ class Diverged(RuntimeError):
         self.step, self.loss, self.last_finite = step, loss, last_finite
 
 
+def verified_checkpoint_bytes(path: Path) -> bytes | None:
+    """The bytes of checkpoint ``path`` when the .sha256 written beside it holds; None when that
+    checksum is missing, unreadable or does not match (a half-written or corrupt checkpoint,
+    which no resume accepts)."""
+    data = path.read_bytes()
+    try:
+        want = json.loads(path.with_suffix(".pt.sha256").read_text())["sha256"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+    return data if want == sha256_bytes(data) else None
+
+
 class RunContext:
     def __init__(self, path: Path | None, device: str = "cpu", seed: int = 0,
                  precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 0.0,
@@ -275,12 +287,8 @@ class RunContext:
             p = self.ckpt_dir / name
             if not p.is_file():
                 continue
-            data = p.read_bytes()
-            try:
-                want = json.loads(p.with_suffix(".pt.sha256").read_text())["sha256"]
-            except (FileNotFoundError, ValueError, KeyError):
-                want = None
-            if want != sha256_bytes(data):
+            data = verified_checkpoint_bytes(p)
+            if data is None:
                 self.log(f"checkpoint {p} is corrupt (checksum mismatch): trying the previous one")
                 continue
             state = load_tensors(io.BytesIO(data), p, map_location=self.device)
