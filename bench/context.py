@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.distributed import SINGLE, Dist
-from bench.io import atomic_write_bytes, atomic_write_json, load_tensors, sha256_bytes
+from bench.io import atomic_write_bytes, atomic_write_json, fsync_dir, load_tensors, sha256_bytes
 
 #: bf16 autocast becomes the CPU default where a generator step runs at least this much faster
 BF16_MIN_SPEEDUP = 1.15
@@ -150,6 +150,32 @@ def verified_checkpoint_bytes(path: Path) -> bytes | None:
     return data if want == sha256_bytes(data) else None
 
 
+def _rotate_to_prev(last: Path) -> None:
+    """Make prev.pt a copy of last.pt (when last.pt is whole) before last.pt is overwritten.
+
+    A kill at any moment leaves at least one checkpoint whose checksum holds: prev.pt first
+    takes last.pt's checksum (last.pt is still whole), then its bytes (a hard link renamed
+    into place, or a copy where the file system has no links); last.pt is overwritten only
+    after that. A last.pt whose checksum does not hold (killed between its two writes) is not
+    rotated: prev.pt stays the checkpoint a resume falls back to."""
+    if not last.exists() or verified_checkpoint_bytes(last) is None:
+        return
+    prev = last.with_name("prev.pt")
+    atomic_write_bytes(prev.with_suffix(".pt.sha256"),
+                       last.with_suffix(".pt.sha256").read_bytes())
+    tmp = prev.with_name(f".prev.pt.{os.getpid()}.link")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.link(last, tmp)
+        os.replace(tmp, prev)
+        fsync_dir(prev.parent)
+    except OSError:  # no hard links here: copy
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        atomic_write_bytes(prev, last.read_bytes())
+
+
 class RunContext:
     def __init__(self, path: Path | None, device: str = "cpu", seed: int = 0,
                  precision: str = "fp32", quiet: bool = False, ckpt_min_interval_s: float = 0.0,
@@ -254,13 +280,9 @@ class RunContext:
         torch.save({**state, "rng_cpu": torch.get_rng_state(), "curves": self.curves,
                     "fit_s": fit_s}, buf)
         data = buf.getvalue()
-        last, prev = self.ckpt_dir / "last.pt", self.ckpt_dir / "prev.pt"
+        last = self.ckpt_dir / "last.pt"
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        if last.exists():
-            last.replace(prev)
-            side = last.with_suffix(".pt.sha256")
-            if side.exists():
-                side.replace(prev.with_suffix(".pt.sha256"))
+        _rotate_to_prev(last)
         atomic_write_bytes(last, data)
         side = {"sha256": sha256_bytes(data)}
         atomic_write_json(last.with_suffix(".pt.sha256"), side)

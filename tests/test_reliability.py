@@ -31,8 +31,9 @@ RUN_ARGS = ["run", "--dataset", "lfw25", "--model", "glo-lap1-pca", "--epochs", 
 KILL_METHODS = ("glo-lap1-pca", "gan-mse", "vae-mse")  # one per family with a training loop
 
 # A bench run that SIGKILLs itself in the middle of writing its 2nd checkpoint: after the
-# previous checkpoint was rotated to prev.pt and half of the new one is on disk, before the
-# rename -- the worst moment for a checkpoint write.
+# previous checkpoint was copied to prev.pt and half of the new one is on disk, before the
+# rename -- the worst moment for a checkpoint write. The resume takes epoch 0's checkpoint
+# (last.pt, still whole, or prev.pt, its copy).
 _KILL_IN_WRITE = r"""
 import os, signal, sys
 import bench.context as context
@@ -116,7 +117,7 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
                                        ckpt_exists, r"last\.pt \(epoch [0-4]\)"),
         "while writing a checkpoint": (lambda out: [sys.executable, "-c", _KILL_IN_WRITE,
                                                     *_args(method, out, cache)],
-                                       None, r"prev\.pt \(epoch 0\)"),
+                                       None, r"(last|prev)\.pt \(epoch 0\)"),
         "during evaluation": (lambda out: [*bench, *_args(method, out, cache)],
                               evaluating, r"last\.pt \(epoch 5\)"),
     }
@@ -147,6 +148,79 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
             earlier = timing["fit_s_earlier_processes"]
             assert 0.9 * first_fit - 0.05 <= earlier <= first_fit + 0.05, (timing, first_fit)
             assert earlier <= timing["fit_s"]
+
+
+class _Killed(BaseException):
+    """What a SIGKILL does to a checkpoint write: it stops there (BaseException, so no
+    `except Exception` in the code under test can carry on as if it had not happened)."""
+
+
+def _save_killed_at(monkeypatch, folder: Path, epoch: int, step: int | None) -> bool:
+    """Save checkpoint ``epoch`` in ``folder``, stopped just before its ``step``-th rename or
+    link (None: not stopped). Returns whether the stop happened."""
+    calls = [0]
+    real_replace, real_link = os.replace, os.link
+
+    def counted(real):
+        def call(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == step:
+                raise _Killed
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "replace", counted(real_replace))
+    monkeypatch.setattr(os, "link", counted(real_link))
+    ctx = RunContext(folder, ckpt_min_interval_s=0.0)
+    try:
+        ctx.save_checkpoint({"epoch": epoch}, final=True)
+        return False
+    except _Killed:
+        return True
+    finally:
+        ctx.close()
+        monkeypatch.setattr(os, "replace", real_replace)
+        monkeypatch.setattr(os, "link", real_link)
+
+
+def _resumable_epoch(folder: Path) -> int | None:
+    ctx = RunContext(folder)
+    state = ctx.load_checkpoint()
+    ctx.close()
+    return None if state is None else state["epoch"]
+
+
+def test_a_kill_at_any_step_of_a_checkpoint_write_leaves_one_to_resume(tmp_path, monkeypatch):
+    """The standard: a kill loses at most the last checkpoint interval. A checkpoint write is
+    several renames (the new last.pt, its checksum, the rotation to prev.pt); killed before any
+    one of them, and again while the next process writes its own checkpoint from whatever
+    the first kill left, a resume must still find a checkpoint, never an older one than it
+    found before the second kill. (CI saw a 2-process run killed between the rotation of
+    last.pt and of its checksum restart from scratch.)"""
+    steps = 1
+    # how many renames one write makes, rotation included: count until a stop no longer hits
+    while True:
+        folder = tmp_path / f"probe{steps}"
+        for epoch in (0, 1):
+            _save_killed_at(monkeypatch, folder, epoch, None)
+        if not _save_killed_at(monkeypatch, folder, 2, steps):
+            break
+        steps += 1
+    assert steps > 3  # the rotation is in what was stopped, not only the final write
+    for first in range(1, steps):
+        for second in range(1, steps + 1):
+            folder = tmp_path / f"k{first}-{second}"
+            for epoch in (0, 1):
+                _save_killed_at(monkeypatch, folder, epoch, None)
+            assert _save_killed_at(monkeypatch, folder, 2, first)
+            after_first = _resumable_epoch(folder)
+            assert after_first in (1, 2), (first, after_first)
+            _save_killed_at(monkeypatch, folder, 3, second)  # the resumed process's next one
+            after_second = _resumable_epoch(folder)
+            assert after_second is not None and after_second >= after_first, \
+                (first, second, after_first, after_second)
+            if second == steps:  # not stopped: its own checkpoint is the one to resume
+                assert after_second == 3, (first, after_second)
 
 
 def test_a_resumed_run_counts_the_training_seconds_of_earlier_processes(tmp_path):
