@@ -257,6 +257,15 @@ LAP1_VARIANTS: dict[str, LossSpec] = {
 DEFAULT_LAP1 = "equal"
 
 
+def lap1_variant_name(loss: dict) -> str:
+    """The `--lap1` variant a run's stored loss spec (config.json's model.loss) is, or
+    "custom" when it is none of LAP1_VARIANTS (a hand-made LossSpec)."""
+    for name, spec in LAP1_VARIANTS.items():
+        if asdict(spec) == loss:
+            return name
+    return "custom"
+
+
 class ReconLoss(torch.nn.Module):
     """Per-image loss for a LossSpec."""
 

@@ -34,6 +34,7 @@ from bench.convergence import (
 from bench.errors import BenchError
 from bench.fidelity import missing_hint
 from bench.io import atomic_write_json, atomic_write_text, safe_name
+from bench.losses import lap1_variant_name
 from bench.paper import METHOD_LABELS, PAPER_COLUMNS, paper_mse
 from bench.related import load_related, related_folders, side_by_side
 from bench.store import find_runs, load_run, updated_at
@@ -520,7 +521,12 @@ def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[
                     why.append("GLO-MSE-PCA's training MSE has stopped falling above PCA's "
                                f"{target:.4f}: the extrapolation never reaches it")
         if claim.band is not None and "gan-lap1" in claim.worse:
-            why.append("the ratio moves with how Lap1 weights the pyramid levels; "
+            used = sorted({lap1_variant_name(r["config"]["config"]["model"].get("loss", {}))
+                           for r in results["gan-lap1"].runs} if "gan-lap1" in results else ())
+            inverted = (f" (these GAN-Lap1 runs invert with the `{'`, `'.join(used)}` Lap1"
+                        + ("; `--lap1 paper` is the paper's weighting)" if "paper" not in used
+                           else ")")) if used else ""
+            why.append(f"the ratio moves with how Lap1 weights the pyramid levels{inverted}; "
                        "docs/lap1.md measures it for each weighting")
         entry["why"] = "; ".join(why)
 

@@ -141,6 +141,27 @@ def test_a_claim_between_rows_of_different_budgets_says_so_whatever_its_verdict(
     assert "unequal" not in by_name["GAN-Lap1's MSE is about 1.5x GAN-MSE's (band 1.3-1.8)"]["why"]
 
 
+def test_a_failed_gan_ratio_names_the_lap1_weighting_its_runs_inverted_with(tmp_path):
+    """GAN-Lap1 at 1.16x GAN-MSE (CelebA-128 with the default `equal` Lap1): the failed claim
+    says which weighting the runs used and which flag gives the paper's."""
+    from dataclasses import asdict
+
+    from bench.losses import LAP1_VARIANTS
+
+    runs = {"gan-mse": _write_run(tmp_path / "mse", "gan-mse", [0.1, 0.09], train_mse=0.02328),
+            "gan-lap1": _write_run(tmp_path / "lap1", "gan-lap1", [0.1, 0.09], train_mse=0.02706)}
+    runs["gan-lap1"]["config"]["config"]["model"]["loss"] = asdict(LAP1_VARIANTS["equal"])
+    results = {m: MethodRuns(m, "complete", [r]) for m, r in runs.items()}
+    claims = evaluate_claims(per_method_metrics(results))
+    claim_evidence(claims_for(None), claims, results, {}, None)
+    (ratio,) = [c for c in claims if c["claim"].startswith("GAN-Lap1's MSE is about 1.5x")]
+    assert ratio["holds"] is False
+    assert "invert with the `equal` Lap1; `--lap1 paper` is the paper's weighting" in ratio["why"]
+    runs["gan-lap1"]["config"]["config"]["model"]["loss"] = asdict(LAP1_VARIANTS["paper"])
+    claim_evidence(claims_for(None), claims, results, {}, None)
+    assert "invert with the `paper` Lap1)" in ratio["why"]
+
+
 def _spectrum_run(flat_final: float, flat_init: float | None = None) -> dict:
     """A run whose Z spectrum has mean cumulative value ``flat_final`` (and its codes'
     initial spectrum ``flat_init``)."""
