@@ -158,7 +158,8 @@ def _rotate_to_prev(last: Path) -> None:
     into place, or a copy where the file system has no links); last.pt is overwritten only
     after that. A last.pt whose checksum does not hold (killed between its two writes) is not
     rotated: prev.pt stays the checkpoint a resume falls back to."""
-    if not last.exists() or verified_checkpoint_bytes(last) is None:
+    whole = verified_checkpoint_bytes(last) if last.exists() else None
+    if whole is None:
         return
     prev = last.with_name("prev.pt")
     atomic_write_bytes(prev.with_suffix(".pt.sha256"),
@@ -173,7 +174,7 @@ def _rotate_to_prev(last: Path) -> None:
     except OSError:  # no hard links here: copy
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        atomic_write_bytes(prev, last.read_bytes())
+        atomic_write_bytes(prev, whole)
 
 
 class RunContext:

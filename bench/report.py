@@ -521,11 +521,13 @@ def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[
                     why.append("GLO-MSE-PCA's training MSE has stopped falling above PCA's "
                                f"{target:.4f}: the extrapolation never reaches it")
         if claim.band is not None and "gan-lap1" in claim.worse:
+            runs = results["gan-lap1"].runs if "gan-lap1" in results else []
             used = sorted({lap1_variant_name(r["config"]["config"]["model"].get("loss", {}))
-                           for r in results["gan-lap1"].runs} if "gan-lap1" in results else ())
-            inverted = (f" (these GAN-Lap1 runs invert with the `{'`, `'.join(used)}` Lap1"
-                        + ("; `--lap1 paper` is the paper's weighting)" if "paper" not in used
-                           else ")")) if used else ""
+                           for r in runs})
+            inverted = ""
+            if used:
+                hint = "" if "paper" in used else "; `--lap1 paper` is the paper's weighting"
+                inverted = f" (these GAN-Lap1 runs invert with the `{'`, `'.join(used)}` Lap1{hint})"
             why.append(f"the ratio moves with how Lap1 weights the pyramid levels{inverted}; "
                        "docs/lap1.md measures it for each weighting")
         entry["why"] = "; ".join(why)

@@ -23,7 +23,7 @@ def checkpoint_whole(ckpt: Path) -> bool:
 
     try:
         return verified_checkpoint_bytes(ckpt) is not None
-    except OSError:  # gone for a moment while the run rotates last.pt to prev.pt
+    except OSError:  # unreadable (e.g. its run folder being removed): not a checkpoint to wait on
         return False
 
 
