@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.pca.model import PCAModel
-from bench.config import GLOSettings, PCASettings
-from bench.context import RunContext
-from bench.evaluate import spectrum
-from bench.inversion import invert, project_unit_ball
-from bench.losses import LossSpec, ReconLoss, mse_per_image
-from bench.model import TrainData, to_float
-from bench.nets import Generator, place, recalibrate_batchnorm
-from bench.trainer import Batch, Trainable
+from bench.core.context import RunContext
+from bench.core.inversion import invert, project_unit_ball
+from bench.core.losses import LossSpec, ReconLoss, mse_per_image
+from bench.core.model import TrainData, to_float
+from bench.core.nets import Generator, place, recalibrate_batchnorm
+from bench.core.pca import PCASettings, fit_pca
+from bench.core.spectrum import spectrum
+from bench.core.trainer import Batch, Trainable
+from glo.settings import GLOSettings
 
 
 class GLOModel(Trainable):
@@ -55,8 +55,7 @@ class GLOModel(Trainable):
         if self.settings.init == "random":
             z = torch.randn(len(data), d, generator=torch.Generator().manual_seed(run.seed))[lo:hi]
         elif self.settings.init == "pca":
-            pca = PCAModel(PCASettings(d=d), self.shape)
-            pca.fit(data, RunContext(None, seed=run.seed, quiet=True, dist=run.dist))
+            pca = fit_pca(data, PCASettings(d=d), run.seed, run.dist)
             z = torch.cat([pca.whitened(c).cpu() for c in data.chunks(4096, lo, hi)])
             if z.shape[1] < d:  # fewer components than d (tiny data): pad with zeros
                 z = torch.cat([z, z.new_zeros(z.shape[0], d - z.shape[1])], 1)

@@ -11,7 +11,7 @@ before=$(realpath "$1"); after=$(realpath "$2"); out=$(realpath -m "$3"); data=$
 flags=(--dataset celeba64 --data-root "$data" "$@")
 # the nine Table-1 methods, in bench's order (gan-mse before gan-lap1, which adopts its GAN)
 read -ra methods <<< "$(cd "$after" && PYTHONPATH="$after" python -c \
-    'from bench.config import TABLE1_METHODS; print(*TABLE1_METHODS)')"
+    'from bench.config.families import TABLE1_METHODS; print(*TABLE1_METHODS)')"
 for m in "${methods[@]}"; do
   echo "=== after $m $(date +%T)"
   (cd "$after" && PYTHONPATH="$after" python -m bench run "${flags[@]}" --model "$m" --out "$out/after" --quiet)

@@ -20,10 +20,14 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from baselines.dcgan.settings import GANSettings
 from baselines.vae.model import Encoder
-from bench.config import PAPER_STEPS, GANSettings, GLOSettings, InversionSettings, VAESettings
-from bench.losses import Lap1, LapSettings
-from bench.nets import Discriminator, Generator
+from baselines.vae.settings import VAESettings
+from bench.config.resolve import PAPER_STEPS
+from bench.core.inversion import InversionSettings
+from bench.core.losses import Lap1, LapSettings
+from bench.core.nets import Discriminator, Generator
+from glo.settings import GLOSettings
 
 # training and evaluated images (train / test / held-out LFW test split) per dataset
 DATASETS = {

@@ -36,7 +36,7 @@ from pathlib import Path
 def inverted_images(family: str, ev, n_train: int, n_test: int) -> tuple[int, str]:
     """How many images the evaluation reconstructs the costly way, and which: each split's
     scored images as the evaluation chooses them (bench.evaluate.eval_indices)."""
-    from bench.evaluate import eval_indices
+    from bench.eval.evaluate import eval_indices
 
     if ev.heldout and not ev.heldout_n:
         raise SystemExit(f"the run scores every image of {ev.heldout}: pass --eval-images N "
@@ -79,15 +79,15 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
     import torch
 
-    from bench.config import config_from_dict
-    from bench.context import RunContext
+    from bench.config.resolve import config_from_dict
+    from bench.core.context import RunContext
+    from bench.core.model import TrainData, to_float
+    from bench.core.trainer import Trainable
     from bench.data import get_dataset, load_split
-    from bench.evaluate import eval_indices
-    from bench.io import atomic_write_json, load_tensors
-    from bench.model import TrainData, to_float
-    from bench.models import build_model
-    from bench.provenance import code_version
-    from bench.trainer import Trainable
+    from bench.eval.evaluate import eval_indices
+    from bench.runs.provenance import code_version
+    from bench.runs.registry import build_model
+    from bench.runtime.io import atomic_write_json, load_tensors
 
     cfg_path = a.run / "config.json"
     if not cfg_path.is_file():

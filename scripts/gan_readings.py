@@ -54,7 +54,7 @@ def load_readings(run: Path, files: list[Path]) -> list[dict]:
 
 
 def collect(run: Path, files: list[Path]) -> dict:
-    from bench.convergence import gan_curve
+    from bench.report.convergence import gan_curve
 
     readings = load_readings(run, files)
     curve = gan_curve(run)
@@ -85,8 +85,8 @@ def plot(data: dict, out_base: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.convergence import draw_gan_balance
-    from bench.io import save_figure
+    from bench.report.convergence import draw_gan_balance
+    from bench.runtime.io import save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
     methods = list(dict.fromkeys(m for r in data["readings"] for m in r["against"]))
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("readings", type=Path, nargs="+", help="eval_cost.py --json files of it")
     p.add_argument("--out", type=Path, required=True, help="base path: OUT.json, OUT.png/.pdf")
     a = p.parse_args(argv)
-    from bench.io import atomic_write_json
+    from bench.runtime.io import atomic_write_json
 
     data = collect(a.run, a.readings)
     atomic_write_json(a.out.with_suffix(".json"), data)

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.core.losses import LAP1_VARIANTS, Lap1, mse_per_image
+from bench.core.model import to_float
 from bench.data import get_dataset, load_split
-from bench.io import atomic_write_json
-from bench.losses import LAP1_VARIANTS, Lap1, mse_per_image
-from bench.model import to_float
-from bench.models import load_model
-from bench.provenance import code_version
+from bench.runs.provenance import code_version
+from bench.runs.registry import load_model
+from bench.runtime.io import atomic_write_json
 
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 

@@ -46,15 +46,15 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
     import torch
 
-    from bench.config import config_from_dict
-    from bench.context import RunContext
+    from bench.config.resolve import config_from_dict
+    from bench.core.context import RunContext
+    from bench.core.losses import mse_per_image
+    from bench.core.model import TrainData
+    from bench.core.trainer import Batch, Trainable
     from bench.data.cache import load_split
     from bench.data.sources import get_dataset
-    from bench.io import load_tensors
-    from bench.losses import mse_per_image
-    from bench.model import TrainData
-    from bench.models import build_model
-    from bench.trainer import Batch, Trainable
+    from bench.runs.registry import build_model
+    from bench.runtime.io import load_tensors
 
     run = a.run
     info = json.loads((run / "config.json").read_text())

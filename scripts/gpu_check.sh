@@ -12,9 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-  prepare) python -m bench.gpu_check --prepare .gpu_data --data-root "${2:-../shared/data}" ;;
-  run) PYTHONUNBUFFERED=1 python -m bench.gpu_check --data-root .gpu_data --out "${2:?OUT}" ;;
-  tiny) python -m bench.gpu_check --tiny --out "${2:?OUT}" ;;
+  prepare) python -m bench.studies.gpu_check --prepare .gpu_data --data-root "${2:-../shared/data}" ;;
+  run) PYTHONUNBUFFERED=1 python -m bench.studies.gpu_check --data-root .gpu_data --out "${2:?OUT}" ;;
+  tiny) python -m bench.studies.gpu_check --tiny --out "${2:?OUT}" ;;
   aside)
     if [ -n "$(git status --porcelain --ignored -- docs reports)" ]; then
       echo "scripts/gpu_check.sh aside: docs/ or reports/ hold changes or ignored files; commit or move them first" >&2

@@ -19,7 +19,7 @@ def checkpoint_whole(ckpt: Path) -> bool:
     """ckpt and the .sha256 beside it agree: the checkpoint a resume accepts. A test that kills
     a run "after its first checkpoint" waits for this, not for the file: killed between the
     two writes, the run rightly refuses that checkpoint and starts over (CI saw it)."""
-    from bench.context import verified_checkpoint_bytes
+    from bench.core.context import verified_checkpoint_bytes
 
     try:
         return verified_checkpoint_bytes(ckpt) is not None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.claims import PAPER_CLAIMS, claims_for, evaluate_claims
-from bench.paper import PAPER_TABLE1_MSE
+from bench.report.claims import PAPER_CLAIMS, claims_for, evaluate_claims
+from bench.report.paper import PAPER_TABLE1_MSE
 
 
 def _m(train_mse: float, cumulative: list[float] | None = None) -> dict:

@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.claims import claims_for, evaluate_claims
-from bench.convergence import (
-    crossing,
-    epoch_seconds,
-    plateaued,
-    power_fit,
-    summarize,
-    tail_improvement,
-)
-from bench.report import MethodRuns, claim_evidence, convergence, per_method_metrics
+from bench.report.claims import claims_for, evaluate_claims
+from bench.report.convergence import crossing, plateaued, power_fit, summarize, tail_improvement
+from bench.report.evidence import claim_evidence
+from bench.report.gather import MethodRuns, per_method_metrics
+from bench.report.sections import convergence
+from bench.runs.progress import epoch_seconds
 
 
 def _write_run(path: Path, method: str, losses: list[float], steps_per_epoch: int = 100,
@@ -146,7 +142,7 @@ def test_a_failed_gan_ratio_names_the_lap1_weighting_its_runs_inverted_with(tmp_
     says which weighting the runs used and which flag gives the paper's."""
     from dataclasses import asdict
 
-    from bench.losses import LAP1_VARIANTS
+    from bench.core.losses import LAP1_VARIANTS
 
     runs = {"gan-mse": _write_run(tmp_path / "mse", "gan-mse", [0.1, 0.09], train_mse=0.02328),
             "gan-lap1": _write_run(tmp_path / "lap1", "gan-lap1", [0.1, 0.09], train_mse=0.02706)}
@@ -369,7 +365,7 @@ def test_gan_balance_reads_the_last_quarter_from_its_start_to_its_end():
     """D's margin where the last quarter of the steps starts and at its end (each a mean of 3
     epochs), and the generated / real std at its peak: a D that gains late on a G whose
     images narrow is told apart from one that held its balance."""
-    from bench.convergence import gan_balance
+    from bench.report.convergence import gan_balance
 
     steps = [100 * (e + 1) for e in range(16)]  # the last quarter starts at step 1,200
     d_real = [0.8] * 11 + [0.8, 0.85, 0.9, 0.95, 0.95]

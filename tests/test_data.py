@@ -13,7 +13,7 @@ from PIL import Image
 from bench.cli import main
 from bench.data import get_dataset, load_split
 from bench.data.images import Crop, crop_resize
-from bench.errors import DataError
+from bench.runtime.errors import DataError
 from tests.conftest import make_celeba_subset
 
 

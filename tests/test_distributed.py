@@ -21,7 +21,7 @@ import torch
 import torch.distributed as tdist
 import torch.multiprocessing as mp
 
-from bench.regress import SCALES
+from bench.studies.regress import SCALES
 from tests.conftest import ROOT, checkpoint_whole
 
 SCALE = SCALES["lfw25"]
@@ -161,8 +161,8 @@ def test_two_process_glo_killed_mid_training_resumes_to_the_same_numbers(ddp_sto
 
 
 def _pca_rank(rank: int, world: int, init_file: str, images, result) -> None:
-    from baselines.pca.model import fit_streaming
-    from bench.distributed import Dist
+    from bench.core.pca import fit_streaming
+    from bench.runtime.distributed import Dist
 
     tdist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                              world_size=world)
@@ -182,7 +182,7 @@ def _pca_rank(rank: int, world: int, init_file: str, images, result) -> None:
 def test_streaming_pca_summed_over_two_ranks_equals_the_single_process_fit(tmp_path):
     from skimage.data import lfw_subset
 
-    from baselines.pca.model import fit_streaming
+    from bench.core.pca import fit_streaming
 
     images = torch.from_numpy(lfw_subset()[:100]).float().flatten(1)  # the 100 real faces, 25x25
     single = fit_streaming(lambda: iter(images.split(16)), 20, 20, 4, seed=0)

@@ -13,9 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.fidelity import WEIGHTS_FILE, Extractor, compare, find_weights, hub_weights_path
-from bench.io import sha256_file
+from bench.eval.fidelity import WEIGHTS_FILE, Extractor, compare, find_weights, hub_weights_path
+from bench.runtime.errors import BenchError
+from bench.runtime.io import sha256_file
 from tests.conftest import REAL_FID_WEIGHTS
 
 

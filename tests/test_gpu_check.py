@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bench import gpu_check
+from bench.studies import gpu_check
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import bench.evaluate as evaluate
+import bench.eval.evaluate as evaluate
 from bench.cli import main
-from bench.convergence import progress, progress_text
-from bench.journal import FOLDER, EvalJournal
+from bench.eval.journal import FOLDER, EvalJournal
+from bench.runs.progress import progress, progress_text
 
 
 def _run(out: Path, cache: Path, method: str = "gan-mse"):

@@ -29,7 +29,7 @@ def _env() -> dict[str, str]:
 def _status(out: Path) -> dict[str, dict]:
     r = CliRunner().invoke(main, ["status", "--runs", str(out)])
     assert r.exit_code == 0, r.output
-    from bench.launch import status_rows
+    from bench.runs.launch import status_rows
 
     return {row["method"]: row for row in status_rows(out)}
 

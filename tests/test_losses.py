@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from bench.core.losses import (
+    Lap1,
+    LaplacianPyramid,
+    LapSettings,
+    LossSpec,
+    ReconLoss,
+    mse_per_image,
+)
+from bench.core.model import to_float
 from bench.data import get_dataset, load_split
-from bench.losses import Lap1, LaplacianPyramid, LapSettings, LossSpec, ReconLoss, mse_per_image
-from bench.model import to_float
 
 
 @pytest.fixture(scope="module")

@@ -9,27 +9,23 @@ import pytest
 import torch
 
 from baselines.dcgan import GANModel
+from baselines.dcgan.settings import GANSettings
 from baselines.pca import PCAModel
 from baselines.vae import VAEModel
-from bench.config import (
-    METHODS,
-    TABLE1_METHODS,
-    GANSettings,
-    GLOSettings,
-    InversionSettings,
-    PCASettings,
-    VAESettings,
-    resolve,
-)
-from bench.context import RunContext
+from baselines.vae.settings import VAESettings
+from bench.config.families import METHODS, TABLE1_METHODS
+from bench.config.resolve import resolve
+from bench.config.spec import RunSpec
+from bench.core.context import RunContext
+from bench.core.inversion import InversionSettings, invert, project_ball, project_unit_ball
+from bench.core.losses import LossSpec, ReconLoss, mse_per_image
+from bench.core.model import TrainData
+from bench.core.nets import Generator
+from bench.core.pca import PCASettings
+from bench.core.trainer import Batch
 from bench.data import get_dataset, load_split
-from bench.inversion import invert, project_ball, project_unit_ball
-from bench.losses import LossSpec, ReconLoss, mse_per_image
-from bench.model import TrainData
-from bench.nets import Generator
-from bench.spec import RunSpec
-from bench.trainer import Batch
 from glo import GLOModel
+from glo.settings import GLOSettings
 
 SHAPE = (1, 32, 32)
 
@@ -55,8 +51,8 @@ def test_all_is_exactly_table1():
 
 
 def test_lap1_variant_applies_to_the_lap1_rows_and_to_every_rows_metric():
-    from bench.losses import LAP1_VARIANTS
-    from bench.spec import Overrides
+    from bench.config.spec import Overrides
+    from bench.core.losses import LAP1_VARIANTS
 
     paper = RunSpec("celeba64", overrides=Overrides(lap1="paper"))
     cfgs = {m: resolve(paper, m, 10000, 64) for m in TABLE1_METHODS}
@@ -81,8 +77,8 @@ def test_lap1_variant_applies_to_the_lap1_rows_and_to_every_rows_metric():
 
 
 def test_cpu_profile_trains_glo_and_vae_to_the_plateau_and_tiny_data_a_fixed_count():
-    from bench.config import CPU_GAN_EPOCHS, CPU_MAX_EPOCHS
-    from bench.spec import Overrides
+    from bench.config.spec import Overrides
+    from bench.core.profile import CPU_GAN_EPOCHS, CPU_MAX_EPOCHS
 
     for c in (resolve(RunSpec("celeba64"), m, 10000, 64) for m in TABLE1_METHODS):
         if c.family in ("glo", "vae"):  # the issue's plateau: < 1% per epoch, twice
@@ -152,7 +148,7 @@ def test_glo_pca_init_is_whitened_pca_codes_on_the_ball(faces):
     codes = GLOModel(s, SHAPE).initial_codes(faces, quiet())
     pca = PCAModel(PCASettings(d=d), SHAPE)
     pca.fit(faces, quiet())
-    white = pca.whitened(faces.batch(torch.arange(len(faces))))
+    white = pca.pca.whitened(faces.batch(torch.arange(len(faces))))
     cos = torch.nn.functional.cosine_similarity(codes, white, dim=1)
     assert float(cos.min()) > 0.9999
     assert float(codes.norm(dim=1).max()) <= 1 + 1e-6
@@ -258,7 +254,7 @@ def test_gan_step_matches_the_textbook_step(precision):
     discard, are not computed): after 3 steps both nets hold exactly the weights of the DCGAN
     step as PyTorch's example writes it, in fp32 and under bf16 autocast (a D left frozen after
     G's step would stop training and differ), and D's parameters require gradients again."""
-    from bench.perf import bench_gan_step
+    from bench.studies.perf import bench_gan_step
 
     r = bench_gan_step(resolution=32, ngf=8, batch=16, steps=1, rounds=2, precision=precision)
     assert r["identical_weights_after_3_steps"] and r["ok"], r

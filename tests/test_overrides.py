@@ -10,10 +10,10 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.config import resolve
-from bench.errors import BenchError
-from bench.overrides import parse_assignments, validate
-from bench.spec import Overrides, RunSpec
+from bench.config.overrides import parse_assignments, validate
+from bench.config.resolve import resolve
+from bench.config.spec import Overrides, RunSpec
+from bench.runtime.errors import BenchError
 
 
 def invoke(*args):

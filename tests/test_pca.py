@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.pca.model import PCAModel, fit_exact, fit_streaming
-from bench.config import PCASettings
-from bench.context import RunContext
+from baselines.pca.model import PCAModel
+from bench.core.context import RunContext
+from bench.core.model import TrainData, to_float
+from bench.core.pca import PCASettings, fit_exact, fit_streaming
 from bench.data import get_dataset, load_split
-from bench.model import TrainData, to_float
 from tests.conftest import need_shared
 
 

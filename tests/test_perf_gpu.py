@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.nets import Generator
-from bench.perf_gpu import bench_gpu, generator_flops
+from bench.core.nets import Generator
+from bench.studies.perf_gpu import bench_gpu, generator_flops
 
 
 def test_analytic_generator_flops_equal_torch_flop_counter():

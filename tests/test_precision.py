@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-import bench.context as context
-from bench.config import GLOSettings, resolve
-from bench.context import RunContext, default_precision
+import bench.core.precision as context
+from bench.config.resolve import resolve
+from bench.config.spec import RunSpec
+from bench.core.context import RunContext
+from bench.core.losses import LossSpec
+from bench.core.model import TrainData
+from bench.core.precision import default_precision
 from bench.data import get_dataset, load_split
-from bench.losses import LossSpec
-from bench.model import TrainData
-from bench.spec import RunSpec
 from glo import GLOModel
+from glo.settings import GLOSettings
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from bench.data.images import Crop, crop_resize
-from bench.preprocess import Rule, decode_all, pca_train_mse
+from bench.studies.preprocess import Rule, decode_all, pca_train_mse
 from tests.conftest import synthetic_jpeg
 
 

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from baselines.vae.model import Encoder
 from bench.cli import main
+from bench.core.nets import Generator
 from bench.data import get_dataset, load_split
-from bench.models import load_model
-from bench.nets import Generator
+from bench.runs.registry import load_model
 from tests.test_losses import oracle
 
 METHODS = ("pca", "vae-mse", "glo-mse-random")

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import math
 
-from bench.config import TABLE1_METHODS
-from bench.regress import CLAIMS, SCALES, build_reference, choose_dataset, compare, format_rows
+from bench.config.families import TABLE1_METHODS
+from bench.studies.regress import (
+    CLAIMS,
+    SCALES,
+    build_reference,
+    choose_dataset,
+    compare,
+    format_rows,
+)
 
 
 def _results(shift: dict[tuple[str, str], float] | None = None, seed: int = 0) -> dict:
@@ -78,7 +85,7 @@ def _entry(key: str, values: dict, isa: str = "AVX2") -> dict:
 
 
 def test_rules_same_platform_then_cross_platform_then_seed_spread(monkeypatch):
-    from bench import regress
+    from bench.studies import regress
 
     ref = build_reference("celeba32", SCALES["celeba32"], {s: _results(seed=s) for s in (0, 1, 2)})
     monkeypatch.setattr(regress, "platform_key", lambda info=None: "here")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from baselines.dcgan import GANModel
-from bench import regress
-from bench.losses import LossSpec, ReconLoss
+from bench.core.losses import LossSpec, ReconLoss
+from bench.studies import regress
 from glo import GLOModel
 
 pytestmark = pytest.mark.slow

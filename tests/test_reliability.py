@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bench.cli import main
-from bench.context import RunContext
+from bench.core.context import RunContext
 from bench.data import get_dataset, load_split
-from bench.errors import DataError
-from bench.store import runs_table
+from bench.runs.listing import runs_table
+from bench.runtime.errors import DataError
 from tests.conftest import ATTRIBUTES, ROOT, SHARED_DATA, make_celeba_subset
 
 RUN_ARGS = ["run", "--dataset", "lfw25", "--model", "glo-lap1-pca", "--epochs", "12", "--quiet"]
@@ -251,7 +251,7 @@ def test_out_under_a_file_is_a_clear_error(tmp_path):
 
 
 def test_disk_full_while_writing_results_leaves_nothing_marked_complete(tmp_path, monkeypatch):
-    import bench.artifacts as artifacts
+    import bench.runs.artifacts as artifacts
 
     real = artifacts.atomic_write_json
 

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bench.cli import main
-from bench.config import TABLE1_METHODS
-from bench.report import _timing_notes, collect, cost_summary, table1
+from bench.config.families import TABLE1_METHODS
+from bench.report.cost import _timing_notes, cost_summary
+from bench.report.gather import collect
+from bench.report.tables import table1
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,7 @@ def test_the_newest_group_wins_when_two_runs_finish_within_one_second(store, tmp
     second: the report shows the one written last, not whichever folder name sorts first."""
     import shutil
 
-    from bench.store import RunDir
+    from bench.runs.store import RunDir
 
     root, _ = store
     runs = tmp_path / "runs"

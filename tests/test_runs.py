@@ -13,9 +13,10 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.context import Diverged, RunContext
-from bench.errors import RunLockedError
-from bench.store import RunDir, runs_table
+from bench.core.context import Diverged, RunContext
+from bench.runs.listing import runs_table
+from bench.runs.store import RunDir
+from bench.runtime.errors import RunLockedError
 
 RUN = ["run", "--dataset", "lfw25"]
 
@@ -126,7 +127,7 @@ def test_diverged_run_is_marked_and_all_goes_on(tmp_path, monkeypatch):
 
 
 def test_atomic_writes_have_ordinary_permissions(tmp_path):
-    from bench.io import atomic_write_text
+    from bench.runtime.io import atomic_write_text
 
     atomic_write_text(tmp_path / "a.txt", "x")
     mask = os.umask(0)

@@ -12,16 +12,19 @@ import torch
 from click.testing import CliRunner
 
 from baselines.dcgan import GANModel
+from baselines.dcgan.settings import GANSettings
 from baselines.vae import VAEModel
+from baselines.vae.settings import VAESettings
 from bench.cli import main
-from bench.config import PAPER_STEPS, GANSettings, GLOSettings, VAESettings, resolve
-from bench.context import RunContext
+from bench.config.resolve import PAPER_STEPS, resolve
+from bench.config.spec import Overrides, RunSpec
+from bench.core.context import RunContext
+from bench.core.losses import LossSpec
+from bench.core.model import TrainData
 from bench.data import get_dataset, load_split
-from bench.errors import BenchError
-from bench.losses import LossSpec
-from bench.model import TrainData
-from bench.spec import Overrides, RunSpec
+from bench.runtime.errors import BenchError
 from glo import GLOModel
+from glo.settings import GLOSettings
 
 SHAPE = (1, 32, 32)
 
@@ -139,7 +142,7 @@ def test_gan_real_label_is_the_discriminators_target_for_real_images(faces):
     BCE(D(real), 0.9) + BCE(D(fake), 0), computed here from D's logits before that step."""
     import torch.nn.functional as F
 
-    from bench.trainer import Batch
+    from bench.core.trainer import Batch
 
     for target in (1.0, 0.9):
         torch.manual_seed(0)

@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.sweep import load_spec
+from bench.runs.sweep import load_spec
+from bench.runtime.errors import BenchError
 
 EVAL = ("--eval-train-n", "8", "--eval-test-n", "8")
 

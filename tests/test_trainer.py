@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from baselines.vae import VAEModel
-from bench.config import GLOSettings, VAESettings
-from bench.context import RunContext
+from baselines.vae.settings import VAESettings
+from bench.core.context import RunContext
+from bench.core.losses import LossSpec
+from bench.core.model import TrainData
+from bench.core.trainer import StopRule
 from bench.data import get_dataset, load_split
-from bench.losses import LossSpec
-from bench.model import TrainData
-from bench.trainer import StopRule
 from glo import GLOModel
+from glo.settings import GLOSettings
 
 SHAPE = (1, 32, 32)
 

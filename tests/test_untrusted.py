@@ -11,10 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.context import RunContext
-from bench.errors import BenchError
-from bench.io import atomic_write_json, sha256_bytes
-from bench.models import load_model
+from bench.core.context import RunContext
+from bench.runs.registry import load_model
+from bench.runtime.errors import BenchError
+from bench.runtime.io import atomic_write_json, sha256_bytes
 
 
 class _Payload:

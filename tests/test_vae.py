@@ -13,11 +13,11 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from baselines.vae import VAEModel
-from bench.config import VAESettings
-from bench.context import RunContext
+from baselines.vae.settings import VAESettings
+from bench.core.context import RunContext
+from bench.core.losses import LossSpec
+from bench.core.model import TrainData
 from bench.data import get_dataset, load_split
-from bench.losses import LossSpec
-from bench.model import TrainData
 
 SHAPE = (1, 32, 32)
 

@@ -1,3 +1,7 @@
-from baselines.dcgan.model import GANModel
+"""DCGAN (Radford et al.) with Adam latent inversion: Table 1's GAN rows."""
 
-__all__ = ["GANModel"]
+from baselines.dcgan.family import FAMILY
+from baselines.dcgan.model import GANModel
+from baselines.dcgan.settings import GANSettings
+
+__all__ = ["FAMILY", "GANModel", "GANSettings"]

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from scipy.stats import chi
 from torch import Tensor, nn
 
-from bench.config import GANSettings
-from bench.context import RunContext
-from bench.inversion import invert, no_param_grads, project_ball
-from bench.losses import ReconLoss
-from bench.nets import Discriminator, Generator, place
-from bench.trainer import Batch, Trainable
+from baselines.dcgan.settings import GANSettings
+from bench.core.context import RunContext
+from bench.core.inversion import invert, no_param_grads, project_ball
+from bench.core.losses import ReconLoss
+from bench.core.nets import Discriminator, Generator, place
+from bench.core.trainer import Batch, Trainable
 
 PRIOR_MASS = 0.999
 

@@ -1,3 +1,7 @@
-from baselines.pca.model import PCAModel, fit_pca
+"""PCA with d components: Table 1's linear baseline."""
 
-__all__ = ["PCAModel", "fit_pca"]
+from baselines.pca.family import FAMILY
+from baselines.pca.model import PCAModel
+from bench.core.pca import PCASettings, fit_pca
+
+__all__ = ["FAMILY", "PCAModel", "PCASettings", "fit_pca"]

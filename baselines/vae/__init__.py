@@ -1,3 +1,7 @@
-from baselines.vae.model import VAEModel
+"""A VAE with DCGAN encoder and decoder: Table 1's VAE rows."""
 
-__all__ = ["VAEModel"]
+from baselines.vae.family import FAMILY
+from baselines.vae.model import VAEModel
+from baselines.vae.settings import VAESettings
+
+__all__ = ["FAMILY", "VAEModel", "VAESettings"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bench.config import VAESettings
-from bench.context import RunContext
-from bench.losses import ReconLoss
-from bench.nets import DiscriminatorBody, Generator, dcgan_init, place
-from bench.trainer import Batch, Trainable
+from baselines.vae.settings import VAESettings
+from bench.core.context import RunContext
+from bench.core.losses import ReconLoss
+from bench.core.nets import DiscriminatorBody, Generator, dcgan_init, place
+from bench.core.trainer import Batch, Trainable
 
 
 class Encoder(nn.Module):

@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from bench.data.images import Crop, decode
 from bench.data.sources import FINGERPRINT_METHOD, Dataset, LMDBItem, default_cache_dir
-from bench.errors import DataError
-from bench.io import atomic_write_json, safe_name, sha256_file
+from bench.runtime.errors import DataError
+from bench.runtime.io import atomic_write_json, safe_name, sha256_file
 
 CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
 

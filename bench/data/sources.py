@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.images import Crop
-from bench.errors import DataError
-from bench.io import sha256_file
+from bench.runtime.errors import DataError
+from bench.runtime.io import sha256_file
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 HOLDOUT_FRACTION = 0.1  # folder-style datasets: share of files (by seeded hash) in "test"

@@ -1,0 +1,68 @@
+"""The families the benchmark knows, and their methods: the four built-in ones (PCA, the DCGAN,
+the VAE, GLO), then any that an installed package declares under the ``glo_bench.families``
+entry-point group (an object of bench.core.family.Family, or a function returning one).
+
+All of them are imported here, once, when the harness starts: a long run never imports model
+code later than it hashed it (bench.runs.provenance)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+import baselines.dcgan
+import baselines.pca
+import baselines.vae
+import glo
+from bench.core.family import Family
+from bench.runtime.errors import BenchError
+
+ENTRY_POINT_GROUP = "glo_bench.families"
+BUILTIN: tuple[Family, ...] = (baselines.pca.FAMILY, baselines.dcgan.FAMILY,
+                               baselines.vae.FAMILY, glo.FAMILY)
+
+
+def installed_families() -> tuple[Family, ...]:
+    """The families that installed packages declare under ENTRY_POINT_GROUP, by name."""
+    found = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        where = f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP}"
+        try:
+            obj = ep.load()
+        except Exception as e:  # a broken plug-in is named, never a traceback
+            raise BenchError(f"{where} does not load ({type(e).__name__}: {e}); fix or "
+                             f"uninstall the package that declares it") from e
+        family = obj() if callable(obj) and not isinstance(obj, Family) else obj
+        if not isinstance(family, Family):
+            raise BenchError(f"{where} gives {type(family).__name__}, not a "
+                             f"bench.core.family.Family")
+        found.append(family)
+    return tuple(found)
+
+
+def _register(families: tuple[Family, ...]) -> tuple[dict[str, Family], dict[str, Any]]:
+    by_name: dict[str, Family] = {}
+    methods: dict[str, tuple[str, dict[str, Any]]] = {}
+    for family in families:
+        if family.name in by_name:
+            raise BenchError(f"two model families are named {family.name!r}; rename one")
+        by_name[family.name] = family
+        for method, variant in family.methods.items():
+            if method in methods:
+                raise BenchError(f"method {method!r} is declared by families "
+                                 f"{methods[method][0]!r} and {family.name!r}; rename one")
+            methods[method] = (family.name, dict(variant))
+    return by_name, methods
+
+
+#: family name -> Family: the built-in four, then the installed ones
+FAMILIES, _METHODS = _register(BUILTIN + installed_families())
+#: method -> (family name, settings that differ): Table 1's rows first, in the paper's order
+METHODS: dict[str, tuple[str, dict[str, Any]]] = _METHODS
+#: the paper's nine rows, exactly what `bench run --all` means
+TABLE1_METHODS: tuple[str, ...] = ("pca", "gan-mse", "gan-lap1", "vae-mse", "vae-lap1",
+                                   "glo-mse-random", "glo-mse-pca", "glo-lap1-random",
+                                   "glo-lap1-pca")
+#: methods of installed families, beside Table 1's
+EXTRA_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in TABLE1_METHODS)
+FAMILY_SETTINGS: dict[str, type] = {name: f.settings for name, f in FAMILIES.items()}
