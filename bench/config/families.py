@@ -7,35 +7,39 @@ code later than it hashed it (bench.runs.provenance)."""
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 from typing import Any
 
-import baselines.dcgan
-import baselines.pca
-import baselines.vae
-import glo
+from baselines.dcgan.family import FAMILY as GAN
+from baselines.pca.family import FAMILY as PCA
+from baselines.vae.family import FAMILY as VAE
 from bench.core.family import Family
 from bench.runtime.errors import BenchError
+from glo.family import FAMILY as GLO
 
 ENTRY_POINT_GROUP = "glo_bench.families"
-BUILTIN: tuple[Family, ...] = (baselines.pca.FAMILY, baselines.dcgan.FAMILY,
-                               baselines.vae.FAMILY, glo.FAMILY)
+BUILTIN: tuple[Family, ...] = (PCA, GAN, VAE, GLO)
 
 
 def installed_families() -> tuple[Family, ...]:
-    """The families that installed packages declare under ENTRY_POINT_GROUP, by name."""
+    """The families that installed packages declare under ENTRY_POINT_GROUP, by name. One that
+    does not load, or is not a Family, is left out with one line on stderr naming it and the
+    fix: a broken plug-in never stops the built-in families from running."""
     found = []
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        where = f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP}"
+        where = f"entry point {ep.name!r} = {ep.value!r} (group {ENTRY_POINT_GROUP})"
         try:
             obj = ep.load()
-        except Exception as e:  # a broken plug-in is named, never a traceback
-            raise BenchError(f"{where} does not load ({type(e).__name__}: {e}); fix or "
-                             f"uninstall the package that declares it") from e
-        family = obj() if callable(obj) and not isinstance(obj, Family) else obj
+            family = obj() if callable(obj) and not isinstance(obj, Family) else obj
+        except Exception as e:  # a third party's code: whatever it raises is reported
+            print(f"glo-bench: {where} left out: it does not load ({type(e).__name__}: {e}); "
+                  f"fix or uninstall the package that declares it", file=sys.stderr)
+            continue
         if not isinstance(family, Family):
-            raise BenchError(f"{where} gives {type(family).__name__}, not a "
-                             f"bench.core.family.Family")
+            print(f"glo-bench: {where} left out: it gives a {type(family).__name__}, not a "
+                  f"bench.core.family.Family", file=sys.stderr)
+            continue
         found.append(family)
     return tuple(found)
 

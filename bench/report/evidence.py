@@ -9,7 +9,7 @@ from bench.core.losses import lap1_variant_name
 from bench.core.spectrum import flatness
 from bench.report.claims import Claim, run_value
 from bench.report.gather import MethodRuns, _mean_metric
-from bench.report.paper import METHOD_LABELS
+from bench.report.paper import label
 
 
 def _glo_methods(claim) -> list[str]:
@@ -40,11 +40,11 @@ def _glo_pair_evidence(claim, results: dict[str, MethodRuns]) -> list[str]:
     if ra is not None and rb is not None:
         side = ("so the generator is behind, not only the stored codes" if ra >= rb else
                 "so its generator is ahead: the stored codes are what lag")
-        out.append(f"re-inverted with each frozen generator (its own loss): {METHOD_LABELS[a]} {ra:.4f}, "
-                   f"{METHOD_LABELS[b]} {rb:.4f}, {side}")
+        out.append(f"re-inverted with each frozen generator (its own loss): {label(a)} {ra:.4f}, "
+                   f"{label(b)} {rb:.4f}, {side}")
     la, lb = (_mean_metric(results, m, "train_lap1") for m in (a, b))
     if la is not None and lb is not None:
-        out.append(f"train Lap1: {METHOD_LABELS[a]} {la:.4f}, {METHOD_LABELS[b]} {lb:.4f}"
+        out.append(f"train Lap1: {label(a)} {la:.4f}, {label(b)} {lb:.4f}"
                    + (" (behind on Lap1 too)" if la > lb else ""))
     return out
 
@@ -63,7 +63,7 @@ def _flatness_caveat(claim, results: dict[str, MethodRuns]) -> str:
     i, f, w = float(np.mean(init)), float(np.mean(final)), float(np.min(worse))
     if i < w:
         return (f"caveat: GLO's initial codes already satisfy it (flatness {i:.4f} before "
-                f"training, {f:.4f} after; {METHOD_LABELS[claim.worse[0]]} {w:.4f}): the "
+                f"training, {f:.4f} after; {label(claim.worse[0])} {w:.4f}): the "
                 f"spectrum shows the initialisation more than what training did")
     return f"GLO's codes: flatness {i:.4f} before training, {f:.4f} after"
 
@@ -80,7 +80,7 @@ def _unequal_budgets(claim: Claim, results: dict[str, MethodRuns]) -> str:
                       else f"{model.get('epochs', '?')} epochs")
     if len(set(budgets.values())) < 2:
         return ""
-    return "unequal training budgets: " + ", ".join(f"{METHOD_LABELS[m]} {b}"
+    return "unequal training budgets: " + ", ".join(f"{label(m)} {b}"
                                                      for m, b in budgets.items())
 
 
@@ -106,17 +106,17 @@ def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[
             codes = [r["metrics"].get("codes", {}) for r in results[m].runs] if m in results else []
             codes = [c for c in codes if "stored_mse" in c and "reinverted_mse" in c]
             if codes and not all(c.get("converged") for c in codes):
-                unconverged.append(f"{METHOD_LABELS[m]} (stored {np.mean([c['stored_mse'] for c in codes]):.4f}"
+                unconverged.append(f"{label(m)} (stored {np.mean([c['stored_mse'] for c in codes]):.4f}"
                                    f" vs re-inverted {np.mean([c['reinverted_mse'] for c in codes]):.4f})")
         if unconverged:
             why.append("GLO codes not converged: " + ", ".join(unconverged))
         last = {m: _curve_mean(curves, m, "last_improvement", plateaued_too=False) for m in methods}
-        falling = [f"{METHOD_LABELS[m]} {-v:+.1%}" for m, v in last.items() if v is not None]
+        falling = [f"{label(m)} {-v:+.1%}" for m, v in last.items() if v is not None]
         if falling:
             why.append("training loss still falling in the last epoch: " + ", ".join(falling))
         # a step budget's view: per-epoch changes are small over 200 epochs
         tail = {m: _curve_mean(curves, m, "tail_improvement") for m in methods}
-        tails = [f"{METHOD_LABELS[m]} {-v:+.1%}" for m, v in tail.items()
+        tails = [f"{label(m)} {-v:+.1%}" for m, v in tail.items()
                  if v is not None and v >= TAIL_FALLING]
         if tails:
             why.append("training loss over the last quarter of the steps: " + ", ".join(tails)

@@ -12,6 +12,7 @@ import numpy as np
 from bench.config.families import TABLE1_METHODS
 from bench.report.claims import run_value
 from bench.runs.store import find_runs, load_run, updated_at
+from bench.runtime.machine import cpu_text
 
 
 @dataclass
@@ -31,14 +32,18 @@ def _group_key(info: dict) -> str:
 
 
 def collect(runs_dir: Path, dataset: str) -> dict[str, MethodRuns]:
-    """Per Table-1 method: the complete runs of its newest (config, code, data) group, one per
+    """Per Table-1 method, then per method of another family that has runs of ``dataset`` (an
+    installed family's): the complete runs of its newest (config, code, data) group, one per
     seed, else the state of its newest run."""
     by_method: dict[str, list[dict]] = {m: [] for m in TABLE1_METHODS}
+    extra: dict[str, list[dict]] = {}
     for run in find_runs(runs_dir):
         info = load_run(run)
         cfg = info["config"].get("config", {})
-        if cfg.get("dataset") == dataset and cfg.get("method") in by_method:
-            by_method[cfg["method"]].append(info)
+        if cfg.get("dataset") != dataset or not cfg.get("method"):
+            continue
+        (by_method if cfg["method"] in by_method else extra).setdefault(cfg["method"], []).append(info)
+    by_method.update(sorted(extra.items()))
     out = {}
     for method, infos in by_method.items():
         res = MethodRuns(method)
@@ -84,3 +89,17 @@ def code_versions(results: dict[str, MethodRuns]) -> dict[str, list[str]]:
             if method not in out.setdefault(sha, []):
                 out[sha].append(method)
     return out
+
+
+def run_cpu(run: dict) -> str:
+    """The CPU a run's seconds come from: its config's (runs record it since bundles came in),
+    else its bundle's machine, marked as such (the budget script bundles where it trained),
+    else '-'."""
+    env_cpu = run["config"].get("environment", {}).get("cpu")
+    if env_cpu:
+        return cpu_text(env_cpu)
+    try:
+        bundled = json.loads((Path(run["path"]) / "bundle.json").read_text())["bundled_on"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return "-"
+    return f"{cpu_text(bundled)}, where bundled"

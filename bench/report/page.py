@@ -13,6 +13,9 @@ import shutil
 import time
 from pathlib import Path
 
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
+
 from bench.eval.fidelity import missing_hint
 from bench.eval.figures import plot_figure1
 from bench.report.claims import claims_for, evaluate_claims
@@ -27,7 +30,7 @@ from bench.report.cost import _settings, cost_summary
 from bench.report.evidence import claim_evidence
 from bench.report.figures import GRID_NAMES, _display_width, make_figures
 from bench.report.gather import code_versions, collect, per_method_metrics
-from bench.report.paper import METHOD_LABELS, PAPER_COLUMNS
+from bench.report.paper import METHOD_LABELS, PAPER_COLUMNS, label
 from bench.report.related import load_related, related_folders, side_by_side
 from bench.report.sections import (
     code_rows,
@@ -107,7 +110,6 @@ COLUMN_HELP = {
 def code_spans(text: object) -> str:
     """A sentence for the HTML page: escaped, with its `backticked` commands set as <code>
     (the same sentences go to report.json and the markdown table as they are)."""
-    from markupsafe import Markup
 
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(text), quote=False)))
 
@@ -119,7 +121,6 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     terminal text). One table, one code version: runs made by different code are refused
     unless ``allow_mixed``. The dataset's other pages beside it (``<dataset>``,
     ``<dataset>-*``) are linked and shown side by side."""
-    from jinja2 import Environment, PackageLoader
 
 
     if page is not None and not re.fullmatch(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]*", page):
@@ -165,9 +166,9 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     if gan_curves:
         gan_files = [p.name for p in plot_gan_curves(gan_curves, out / "gan_training",
                                                      f"GAN training on {dataset}")]
-    spectra = {METHOD_LABELS[m]: r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
+    spectra = {label(m): r.runs[0]["metrics"]["spectrum"] for m, r in results.items()
                if r.state == "complete" and "spectrum" in r.runs[0]["metrics"]}
-    initial = {METHOD_LABELS[m]: r.runs[0]["metrics"]["codes"]["spectrum_init"]
+    initial = {label(m): r.runs[0]["metrics"]["codes"]["spectrum_init"]
                for m, r in results.items() if r.state == "complete"
                and "spectrum_init" in r.runs[0]["metrics"].get("codes", {})}
     figure = []

@@ -27,9 +27,15 @@ METHOD_LABELS = {
 }
 
 
+def label(method: str) -> str:
+    """A method's name on the page: the paper's row label, or the method's own name (a method
+    of an installed family)."""
+    return METHOD_LABELS.get(method, method)
+
+
 def paper_mse(method: str, dataset: str) -> float | None:
     """The paper's train MSE for this method on this dataset, None where it has none."""
     column = PAPER_COLUMNS.get(dataset)
-    if column is None:
+    if column is None or method not in PAPER_TABLE1_MSE:
         return None
     return PAPER_TABLE1_MSE[method][list(PAPER_COLUMNS.values()).index(column)]

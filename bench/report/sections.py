@@ -16,7 +16,7 @@ from bench.report.convergence import (
     trained_gan_curve,
 )
 from bench.report.gather import MethodRuns
-from bench.report.paper import METHOD_LABELS
+from bench.report.paper import label
 from bench.report.tables import _fmt
 
 
@@ -28,7 +28,7 @@ def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | Non
         if res.state != "complete":
             continue
         fid = res.runs[0]["metrics"].get("fidelity")
-        row = {"Method": METHOD_LABELS[method]}
+        row = {"Method": label(method)}
         if not fid:
             row.update({k: "not computed" for k in ("FID", "KID x 1e3", "precision", "recall",
                                                    "recon FID", "n")})
@@ -72,7 +72,7 @@ def code_rows(results: dict[str, MethodRuns]) -> list[dict]:
             if not c:
                 continue
             cos = c.get("cosine_to_init_mean")
-            rows.append({"Method": METHOD_LABELS[method],
+            rows.append({"Method": label(method),
                          "seed": str(run["config"]["config"]["seed"]),
                          "cosine to init": "unknown" if cos is None else f"{cos:.4f}",
                          "relative change": _fmt(c.get("relative_change_mean"), 4),
@@ -98,14 +98,14 @@ def convergence(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, d
             if cfg["family"] == "pca":
                 continue
             c = summarize_run(run, target)
-            row = {"Method": METHOD_LABELS[method], "seed": str(cfg["seed"]),
+            row = {"Method": label(method), "seed": str(cfg["seed"]),
                    "epochs": str(cfg["model"].get("epochs", "-")), "steps": "-",
                    "training loss": "none (adversarial: see GAN training)", "last epoch": "-",
                    "last quarter": "-",
                    "plateaued": "unknown", "power-law slope": "-",
                    "projected steps to PCA": "-", "x steps trained": "-"}
             if c is not None:
-                curves[f"{METHOD_LABELS[method]} seed {cfg['seed']}"] = {**c, "method": method,
+                curves[f"{label(method)} seed {cfg['seed']}"] = {**c, "method": method,
                                                                           "seed": cfg["seed"]}
                 last = c["last_improvement"]
                 row.update({"epochs": str(len(c["loss"])), "steps": f"{c['step'][-1]:,}",
@@ -136,18 +136,17 @@ def gan_training(results: dict[str, MethodRuns]) -> tuple[list[dict], dict[str, 
     for method, run in gans:
         src = run["metrics"].get("timing", {}).get("training_reused_from")
         if src:
-            reusers.setdefault(src, []).append(METHOD_LABELS[method])
+            reusers.setdefault(src, []).append(label(method))
     rows, curves = [], {}
     for method, run in gans:
         c = trained_gan_curve(run)
         if c is None:
             continue
         seed = run["config"]["config"]["seed"]
-        label = f"{METHOD_LABELS[method]} seed {seed}"
-        curves[label] = c
+        curves[f"{label(method)} seed {seed}"] = c
         b = gan_balance(c)
         also = reusers.get(Path(run["path"]).name, [])
-        rows.append({"Method": METHOD_LABELS[method] + (f" (reused by {', '.join(also)})"
+        rows.append({"Method": label(method) + (f" (reused by {', '.join(also)})"
                                                          if also else ""),
                      "seed": str(seed), "generator steps": f"{b['step']:,}",
                      "D(real) / D(fake)": f"{b['d_real']:.3f} / {b['d_fake']:.3f}",

@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.config.families import TABLE1_METHODS
 from bench.report.gather import MethodRuns, collect
-from bench.report.paper import METHOD_LABELS, paper_mse
+from bench.report.paper import label, paper_mse
 
 
 def _mean(runs: list[dict], split: str, metric: str) -> float | None:
@@ -20,10 +20,10 @@ def _mean(runs: list[dict], split: str, metric: str) -> float | None:
 
 def table1(dataset: str, results: dict[str, MethodRuns]) -> pd.DataFrame:
     rows = []
-    for method in TABLE1_METHODS:
+    for method in [*TABLE1_METHODS, *(m for m in results if m not in TABLE1_METHODS)]:
         res = results[method]
         paper = paper_mse(method, dataset)
-        row = {"method": method, "label": METHOD_LABELS[method], "state": res.state,
+        row = {"method": method, "label": label(method), "state": res.state,
                "train_mse": None, "train_mse_ci95": None, "paper_mse": paper, "diff": None,
                "train_lap1": None, "test_mse": None, "heldout_mse": None,
                "heldout_dataset": None, "codes_stored_mse": None, "codes_reinverted_mse": None,
