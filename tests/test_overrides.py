@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.config.overrides import parse_assignments, validate
+from bench.config.overrides import validate
 from bench.config.resolve import resolve
-from bench.config.spec import Overrides, RunSpec
+from bench.config.spec import Overrides, RunSpec, parse_assignments
 from bench.runtime.errors import BenchError
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pandas as pd
 
+from bench import api
 from bench.cli.common import DATA_ROOT, _root
 from bench.report.bundle import bundle_runs
 from bench.report.convergence import export_curves
-from bench.report.page import write_report
 from bench.report.timing import compare, store_rows, table
 from bench.runs.listing import export_runs, runs_table
-from bench.runs.store import find_runs, load_run
 from bench.runtime.errors import BenchError
 from bench.runtime.io import atomic_write_json
 
@@ -81,18 +81,16 @@ def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None,
     """Table 1, Figure 1 and the paper's figures next to the paper's numbers."""
 
     if not datasets:
-        datasets = sorted({load_run(r)["config"].get("config", {}).get("dataset")
-                           for r in find_runs(runs_dir)} - {None})
+        datasets = api.datasets(runs_dir)
     if not datasets:
         raise BenchError(f"no runs under {runs_dir}: run `bench run --all --dataset lfw25` first")
     if page is not None and len(datasets) != 1:
         raise BenchError("--page names one dataset's page: pass exactly one --dataset with it")
     for name in datasets:
-        folder, text = write_report(name, runs_dir, out, _root(data_root),
-                                    log=lambda m: click.echo(m, err=True), allow_mixed=allow_mixed,
-                                    page=page)
-        click.echo(f"\nTable 1 on {name} (train MSE, [-1, 1] pixels) -> {folder}/index.html")
-        click.echo(text)
+        written = api.report(name, runs_dir, out, _root(data_root), page=page,
+                             allow_mixed=allow_mixed, log=lambda m: click.echo(m, err=True))
+        click.echo(f"\nTable 1 on {name} (train MSE, [-1, 1] pixels) -> {written.folder}/index.html")
+        click.echo(written.text)
 
 
 @click.command("runs")
@@ -123,6 +121,6 @@ def runs_cmd(runs_dir: Path, json_out: Path | None, bundle_dir: Path | None,
         return
     # errors to 5 decimals, seconds to the second
     fmt = {c: (lambda v: f"{v:,.0f}") for c in table.columns if c.endswith("_s")}
-    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
         click.echo(table.to_string(index=False, formatters=fmt, na_rep="-",
                                    float_format=lambda v: f"{v:.5f}"))

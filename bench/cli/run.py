@@ -7,26 +7,23 @@ from pathlib import Path
 
 import click
 
-from bench.cli.common import CACHE_DIR, DATA_ROOT, _root
-from bench.config.families import TABLE1_METHODS
-from bench.config.overrides import describe_keys, parse_assignments, validate
+from bench import api
+from bench.cli.common import CACHE_DIR, DATA_ROOT
+from bench.config.families import METHODS
+from bench.config.overrides import describe_keys
 from bench.config.resolve import resolve
-from bench.config.spec import ClusterSettings, Overrides, RunSpec
+from bench.config.spec import ClusterSettings, RunSpec
 from bench.data import get_dataset as ds
 from bench.report.tables import terminal_table
-from bench.runs.launch import parse_minutes, status_rows, submit
-from bench.runs.launch import wait as wait_for
-from bench.runs.plan import load_run_data, plan_run
-from bench.runs.runner import find_fidelity, run_method
-from bench.runtime.distributed import Dist
+from bench.runs.launch import parse_minutes, status_rows
 from bench.runtime.errors import BenchError
 
 
 # -------------------------------------------------------------------------------- runs
 @click.command("run")
 @click.option("--dataset", required=True, help="A name from `bench data list`, or folder:PATH[@RES].")
-@click.option("--model", "methods", multiple=True, type=click.Choice(TABLE1_METHODS),
-              help="A Table-1 method (repeatable).")
+@click.option("--model", "methods", multiple=True, type=click.Choice(tuple(METHODS)),
+              help="A Table-1 method, or one of an installed family (repeatable).")
 @click.option("--all", "run_all", is_flag=True, help="All nine Table-1 methods.")
 @DATA_ROOT
 @CACHE_DIR
@@ -64,11 +61,11 @@ from bench.runtime.errors import BenchError
               help="GLO/VAE: stop once the epoch loss improves by less than this fraction "
                    "(e.g. 0.01) two epochs in a row; --epochs is then the most it trains. "
                    "Default: 0.01 in the cpu profile (0 in the paper's); 0 turns it off.")
-@click.option("--ckpt-interval", type=float, default=0.0, show_default=True,
+@click.option("--ckpt-interval", "ckpt_interval_s", type=float, default=0.0, show_default=True,
               help="Seconds between checkpoints (0: every epoch); the last epoch always saves.")
 @click.option("--keep-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also keep every Nth epoch's checkpoint as ckpt/epochE.pt (E as logged, from "
-                   "0): e.g. a GAN's reconstruction MSE over training with scripts/eval_cost.py "
+                   "0): e.g. a GAN's reconstruction MSE over training with `bench eval-cost` "
                    "--checkpoint. 0: only the last two are kept.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any settings field, e.g. --set lr_z=30 --set ngf=16 --set invert.steps=300 "
@@ -90,62 +87,26 @@ from bench.runtime.errors import BenchError
 @click.option("--mem-gb", type=float, default=None, help="Memory per job (GB).")
 @click.option("--wait/--no-wait", default=None,
               help="Wait for the jobs (default: wait with local, return at once with slurm).")
-def run_cmd(dataset, methods, run_all, data_root, cache_dir, out, seed, device, profile, epochs,
-            steps, batch_size, subset, precision, heldout, eval_train_n, eval_test_n, eval_fid_n,
-            fid_weights, invert_steps,
-            lap1, plateau, ckpt_interval, keep_every, sets, force, skip_corrupt, quiet, launcher, partition,
-            gpus_per_job, time_limit, cpus_per_task, mem_gb, wait) -> None:
+def run_cmd(methods, run_all, launcher, partition, gpus_per_job, time_limit, cpus_per_task, mem_gb,
+            wait, **flags) -> None:
     """Train, evaluate and store one or more Table-1 methods on a dataset."""
-
-    chosen = tuple(TABLE1_METHODS) if run_all else tuple(methods)
-    if not chosen:
+    if not run_all and not methods:
         raise BenchError("say which: --model METHOD (repeatable) or --all")
-    assignments = parse_assignments(sets)
-    for key, skipped in validate(assignments, chosen).items():
-        if skipped:
-            click.echo(f"note: --set {key} applies to "
-                       f"{', '.join(m for m in chosen if m not in skipped)} only; "
-                       f"{', '.join(skipped)} ignore it")
-    cluster = None
-    if launcher != "none":
-
-        cluster = ClusterSettings(launcher, partition, gpus_per_job, parse_minutes(time_limit),
-                                  cpus_per_task, mem_gb)
-    spec = RunSpec(dataset=dataset, methods=chosen, data_root=_root(data_root), cache_dir=cache_dir,
-                   out=out, seed=seed, device=device, profile=profile, precision=precision,
-                   overrides=Overrides(epochs=epochs, steps=steps, batch_size=batch_size, subset=subset,
-                                       invert_steps=invert_steps, plateau=plateau, lap1=lap1,
-                                       sets=assignments),
-                   eval_train_n=eval_train_n, eval_test_n=eval_test_n, heldout=heldout,
-                   eval_fid_n=eval_fid_n, fid_weights=fid_weights,
-                   skip_corrupt=skip_corrupt, force=force, quiet=quiet,
-                   ckpt_interval_s=ckpt_interval, keep_every=keep_every, cluster=cluster)
+    cluster = None if launcher == "none" else ClusterSettings(
+        launcher, partition, gpus_per_job, parse_minutes(time_limit), cpus_per_task, mem_gb)
+    spec = api.request(flags.pop("dataset"), "all" if run_all else methods, cluster=cluster,
+                       log=click.echo, **flags)
     if cluster is not None:
         _launch(spec, wait if wait is not None else launcher == "local")
         return
-    _run_here(spec, run_all)
-
-
-def _run_here(spec, run_all: bool) -> None:
-    """Every method of the spec in this process (one rank of several under torchrun)."""
-
-    results = []
-    # torchrun / a multi-task submitit job: one rank of several
-    with Dist.from_env(spec.device) as dist:
-        log = click.echo if dist.is_main else (lambda _m: None)
-        data = load_run_data(spec, log=log, dist=dist)
-        fidelity = find_fidelity(spec, log) if dist.is_main else None
-        for method in spec.methods:
-            res = run_method(spec, method, data=data, dist=dist, log=log, fidelity=fidelity)
-            results.append(res)
-            if dist.is_main and len(spec.methods) > 1:
-                click.echo(_result_line(res))
-    if not dist.is_main:
+    several = len(spec.methods) > 1
+    results = api.run(spec, log=click.echo,
+                      on_result=(lambda r: click.echo(_result_line(r))) if several else None)
+    if not results:  # a rank other than 0 under torchrun
         return
     if any(r.state == "diverged" for r in results):
         click.echo("some runs diverged: see their status.json", err=True)
     if run_all:
-
         click.echo(f"\nTable 1 on {spec.dataset} (train MSE, [-1, 1] pixels; `bench report` "
                    f"writes the full report):")
         click.echo(terminal_table(spec.dataset, spec.out))
@@ -166,14 +127,9 @@ def _result_line(r) -> str:
 
 
 def _launch(spec, wait: bool) -> None:
-    """Plan every configuration here (data decoded once, run ids known), then submit one job
-    per configuration not complete in the store."""
-
-    spec = spec.absolute()
-    data = load_run_data(spec, log=lambda m: click.echo(m, err=True))
-    planned = {m: plan_run(data, spec, m, world_size=spec.cluster.gpus_per_job).run
-               for m in spec.methods}
-    records = submit(spec, planned, log=click.echo)
+    """Plan every configuration here, then submit one job per configuration not complete in
+    the store (bench.api.launch)."""
+    records = api.launch(spec, wait, log=click.echo)
     if not records:
         click.echo("nothing to submit: every configuration is complete (use --force to redo)")
         return
@@ -181,8 +137,7 @@ def _launch(spec, wait: bool) -> None:
         click.echo(f"submitted {len(records)} job(s); follow them with `bench status --runs "
                    f"{spec.out}`, then `bench report --runs {spec.out}`")
         return
-    results = wait_for(records, log=click.echo)
-    failed = [r for r in results if r["state"] == "failed"]
+    failed = [r for r in records if r["state"] == "failed"]
     if failed:
         raise BenchError(f"{len(failed)} job(s) failed ({', '.join(r['method'] for r in failed)}): "
                          f"see `bench status --runs {spec.out}`; run the same command "
@@ -190,7 +145,7 @@ def _launch(spec, wait: bool) -> None:
 
 
 @click.command("keys")
-@click.option("--model", "method", type=click.Choice(TABLE1_METHODS), default="glo-lap1-pca",
+@click.option("--model", "method", type=click.Choice(tuple(METHODS)), default="glo-lap1-pca",
               show_default=True, help="Whose keys and values to show.")
 @click.option("--dataset", default="celeba64", show_default=True,
               help="The values shown are the ones a run on this dataset resolves to.")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from bench.cli.common import CACHE_DIR, DATA_ROOT, Group, _root
 from bench.config.families import TABLE1_METHODS
-from bench.config.overrides import parse_assignments
+from bench.config.spec import parse_assignments
 from bench.runs.sweep import (
     describe,
     load_spec,
@@ -60,7 +61,6 @@ def _sweep_spec(spec_file, dataset, methods, grid, sets, seeds, out, report_dir,
             raise BenchError("give a SPEC_FILE or --dataset/--model/--grid/--set, not both")
         spec = load_spec(spec_file)
         if data_root is not None or cache_dir is not None:  # where the data is on this machine
-            from dataclasses import replace
 
             run = dict(spec.run)
             run.update({k: str(v) for k, v in (("data_root", data_root), ("cache_dir", cache_dir))

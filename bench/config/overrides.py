@@ -23,34 +23,12 @@ from typing import Any, Literal
 
 from bench.config.families import FAMILY_SETTINGS, METHODS
 from bench.config.settings import EvalSettings
+from bench.config.spec import Assignment
 from bench.runtime.errors import BenchError
 
 EVAL_PREFIX = "eval."
 #: fields that have their own flag because more than the settings depend on them
 NOT_SETTABLE = {"eval.heldout": "--heldout DATASET (its images must be loaded too)"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Assignment:
-    """One parsed ``--set KEY=VALUE`` (the value still text: its type depends on the family)."""
-
-    key: str
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.key}={self.text}"
-
-
-def parse_assignments(items: typing.Iterable[str]) -> tuple[Assignment, ...]:
-    """``KEY=VALUE`` strings -> Assignments (a later one for the same key wins)."""
-    out: dict[str, Assignment] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise BenchError(f"--set expects KEY=VALUE (e.g. --set ngf=16), got {item!r}")
-        out[key] = Assignment(key, text.strip())
-    return tuple(out.values())
 
 
 @functools.cache

@@ -7,10 +7,34 @@ the fully resolved RunConfig whose hash names the run.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.config.overrides import Assignment
+from bench.runtime.errors import BenchError
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One parsed ``--set KEY=VALUE`` (the value still text: its type depends on the family)."""
+
+    key: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.text}"
+
+
+def parse_assignments(items: Iterable[str]) -> tuple[Assignment, ...]:
+    """``KEY=VALUE`` strings -> Assignments (a later one for the same key wins)."""
+    out: dict[str, Assignment] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BenchError(f"--set expects KEY=VALUE (e.g. --set ngf=16), got {item!r}")
+        out[key] = Assignment(key, text.strip())
+    return tuple(out.values())
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 
 from bench.config.families import METHODS
-from bench.config.overrides import Assignment, validate
-from bench.config.spec import Overrides, RunSpec
+from bench.config.overrides import validate
+from bench.config.spec import Assignment, Overrides, RunSpec
 from bench.core.spectrum import flatness
 from bench.runs.listing import run_record
 from bench.runs.plan import load_run_data, plan_run
@@ -56,6 +56,11 @@ from bench.runs.runner import find_fidelity, run_method
 from bench.runs.store import RunDir, load_run, updated_at
 from bench.runtime.errors import BenchError
 from bench.runtime.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 #: [run] keys of a spec: RunSpec fields, and the Overrides fields without a --set key
 RUN_KEYS = ("profile", "precision", "device", "data_root", "cache_dir", "eval_train_n",
@@ -137,10 +142,6 @@ def _text(v: Any) -> str:
 
 def load_spec(path: Path) -> SweepSpec:
     """A sweep spec from a TOML file; every error names the file and the key."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -412,6 +413,7 @@ def write_sweep_report(spec: SweepSpec, log=print) -> Path:
 
 
 def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
