@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -26,13 +25,6 @@ def checkpoint_whole(ckpt: Path) -> bool:
     except OSError:  # unreadable (e.g. its run folder being removed): not a checkpoint to wait on
         return False
 
-
-def load_script(name: str):
-    """scripts/NAME.py as a module (the scripts are not a package), for tests to call main()."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 # The real Inception weights, if this machine has them (found before the tests hide them):
 # only the real-weights check uses them; every other test runs without, or with a stand-in.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -295,70 +294,6 @@ def test_a_failed_glo_against_glo_claim_says_whether_the_generator_is_behind(tmp
     assert "the generator is behind" in lap1["why"] and "behind on Lap1 too" in lap1["why"]
     vs_pca = next(c for c in claims if c["claim"].endswith("better than PCA"))
     assert vs_pca["holds"] is True and vs_pca["why"] == ""
-
-
-def test_glo_colour_script_splits_the_run_s_own_error_and_refuses_other_families(tmp_path):
-    """scripts/glo_colour.py (docs/budget.md's colour table) decodes the run's stored codes
-    for its scored training images: the MSE it splits is the run's stored train MSE."""
-    import subprocess
-    import sys
-
-    from click.testing import CliRunner
-
-    from bench.cli import main
-    from tests.conftest import ROOT
-
-    out, cache = tmp_path / "runs", tmp_path / "cache"
-    r = CliRunner().invoke(main, ["run", "--dataset", "lfw25", "--model", "pca", "--model",
-                                  "glo-mse-pca", "--steps", "12", "--precision", "fp32",
-                                  "--out", str(out), "--cache-dir", str(cache), "--quiet"])
-    assert r.exit_code == 0, r.output
-    glo, pca = next(out.glob("lfw25/glo-mse-pca-*")), next(out.glob("lfw25/pca-*"))
-    cmd = [sys.executable, str(ROOT / "scripts" / "glo_colour.py"), "--cache-dir", str(cache)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([*cmd, str(glo), "--json", str(tmp_path / "c.json")], env=env,
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    (row,) = json.loads((tmp_path / "c.json").read_text())["runs"]
-    stored = json.loads((glo / "metrics.json").read_text())["train"]
-    assert row["n"] == stored["n"] and row["mse"] == pytest.approx(stored["mse"], rel=1e-5)
-    assert 0 <= row["mean_colour_share"] <= 1
-    assert row["chroma_share"] is None  # lfw25 is grey: no colour to split off
-    assert row["paper_fine_term"] > 0 and row["mse_term"] > 0
-    p = subprocess.run([*cmd, str(pca)], env=env, capture_output=True, text=True)
-    assert p.returncode != 0 and "GLO runs only" in p.stderr
-
-
-def test_glo_colour_split_sees_a_grey_generator_and_a_colour_cast():
-    """The colour split behind docs/budget.md: a generator that outputs each image's grey
-    has no spread across R, G, B and all its error in chroma; one off by a constant colour
-    has all its error in the images' mean colour."""
-
-    import numpy as np
-    import torch
-
-    from tests.conftest import load_script
-
-    mod = load_script("glo_colour")
-    rng = np.random.default_rng(0)
-    u8 = rng.integers(0, 256, size=(8, 3, 16, 16), dtype=np.uint8)
-    x = torch.from_numpy(u8).float() / 127.5 - 1.0
-
-    class Fixed:  # a "model" whose reconstructions are given
-        def __init__(self, out):
-            self.out = out
-
-        def reconstruct_train(self, idx):
-            return self.out[idx]
-
-    grey = Fixed((x * mod.LUMA).sum(1, keepdim=True).expand_as(x))
-    g = mod.error_split(grey, u8, np.arange(8))
-    assert g["channel_spread_output"] == pytest.approx(0.0, abs=1e-6)
-    assert g["channel_spread_images"] > 0.3 and g["chroma_share"] == pytest.approx(1.0, abs=1e-5)
-    cast = Fixed(x + torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1))
-    c = mod.error_split(cast, u8, np.arange(8))
-    assert c["mean_colour_share"] == pytest.approx(1.0, abs=1e-5)
-    assert c["mse"] == pytest.approx((0.04 + 0.01 + 0.0025) / 3, rel=1e-5)
 
 
 def test_gan_balance_reads_the_last_quarter_from_its_start_to_its_end():

@@ -1,4 +1,4 @@
-"""scripts/eval_cost.py: a run's evaluation cost measured before it runs. Its projection must
+"""`bench eval-cost` (bench/studies/eval_cost.py): a run's evaluation cost measured before it runs. Its projection must
 count the reconstructions the real evaluation then makes, from the run's own checkpoint."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main as bench_main
-from tests.conftest import load_script
+from bench.studies import eval_cost, gan_readings
 
 
 def _script():
-    return load_script("eval_cost")
+    return eval_cost
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +145,11 @@ def test_a_kept_earlier_checkpoint_is_read_as_that_epochs_generator(runs, tmp_pa
 
 
 def _readings_script():
-    return load_script("gan_readings")
+    return gan_readings
 
 
 def test_readings_of_kept_checkpoints_make_one_curve_over_training(runs, tmp_path):
-    """scripts/gan_readings.py: eval_cost.py readings of two checkpoints of one real GAN, given
+    """`bench gan-readings` (bench/studies/gan_readings.py): eval-cost readings of two checkpoints of one real GAN, given
     out of order, come back in epoch order at the steps its curves.csv logged, with their MSE
     and ratio to PCA as read; readings on other images or of another run are refused."""
     import csv

@@ -10,6 +10,9 @@ bench runs                       the run store as a table
 bench report                     Table 1, Figure 1 and the grids beside the paper's numbers
 bench regress                    the CI regression check against the committed reference
 bench perf                       speed benchmarks, each side by side with the plain way
+bench eval-cost / gan-readings   a run's evaluation cost before it runs; a GAN's MSE over training
+bench gpu-hours                  GPU-hours per configuration, from counted FLOPs (an estimate)
+bench codes-gap                  why a GLO run's stored codes score worse than its logged loss
 bench fid fetch|status           the Inception weights for FID/KID: how to get them, where found
 """
 
@@ -21,7 +24,14 @@ from bench.cli.common import Group
 from bench.cli.data import data, fid
 from bench.cli.results import curves_cmd, report_cmd, runs_cmd, times_cmd
 from bench.cli.run import keys_cmd, run_cmd, status_cmd
-from bench.cli.studies import codes_gap_cmd, perf_cmd, regress_cmd
+from bench.cli.studies import (
+    codes_gap_cmd,
+    eval_cost_cmd,
+    gan_readings_cmd,
+    gpu_hours_cmd,
+    perf_cmd,
+    regress_cmd,
+)
 from bench.cli.sweep import sweep
 
 
@@ -32,7 +42,8 @@ def main() -> None:
 
 
 for command in (data, fid, run_cmd, keys_cmd, status_cmd, sweep, curves_cmd, times_cmd, runs_cmd,
-                report_cmd, codes_gap_cmd, regress_cmd, perf_cmd):
+                report_cmd, codes_gap_cmd, regress_cmd, perf_cmd, eval_cost_cmd, gan_readings_cmd,
+                gpu_hours_cmd):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""`bench regress`, `bench perf`, `bench codes-gap`: the studies (bench.studies) from the command
-line."""
+"""`bench regress`, `bench perf`, `bench codes-gap`, `bench eval-cost`, `bench gan-readings`,
+`bench gpu-hours`: the studies (bench.studies) from the command line."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 
 from bench.cli.common import CACHE_DIR, DATA_ROOT, _root
 from bench.runtime.io import atomic_write_json
+from bench.studies import eval_cost, gan_readings, gpu_hours
 from bench.studies.codegap import measure
 from bench.studies.perf import BENCHMARKS as PERF_BENCHMARKS
 from bench.studies.perf import run_all
@@ -68,3 +69,24 @@ def perf_cmd(which, data_root, cache_dir, json_out) -> None:
         click.echo(f"{r['bench']:<10} ratio {r['ratio']:.2f}x  target {r['target']}: {verdict}")
     if json_out:
         atomic_write_json(json_out, results)
+
+
+def _forward(name: str, study, about: str) -> click.Command:
+    """A study with its own argparse command line, as a `bench` subcommand (`bench NAME --help`
+    prints the study's own help)."""
+
+    @click.command(name, help=about, add_help_option=False,
+                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args) -> None:
+        study.main(list(args))
+
+    return command
+
+
+eval_cost_cmd = _forward("eval-cost", eval_cost, "A run's evaluation time, measured before it runs "
+                         "(and its reconstructions' MSE against finished runs).")
+gan_readings_cmd = _forward("gan-readings", gan_readings, "A GAN's eval-cost readings of several "
+                            "checkpoints beside its D balance: MSE over training.")
+gpu_hours_cmd = _forward("gpu-hours", gpu_hours, "Expected GPU-hours per Table-1 configuration, "
+                         "from FLOPs counted on the real modules (an estimate).")

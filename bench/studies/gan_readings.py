@@ -1,13 +1,13 @@
-"""A GAN's reconstruction MSE over training, from eval_cost.py readings of its checkpoints.
+"""A GAN's reconstruction MSE over training, from `bench eval-cost` readings of its checkpoints.
 
 A GAN has no reconstruction loss while it trains: how well its generator can reconstruct the
-training images is known only by inverting it. ``scripts/eval_cost.py RUN --checkpoint
+training images is known only by inverting it. ``bench eval-cost RUN --checkpoint
 KEPT.pt --against PCA_RUN --json R.json`` gives one such reading (the MSE of the first N
 images the evaluation scores, and a finished run's MSE on the same images); this collects the
 readings of one run, checks that they scored the same images with the same inversion, and
 puts them beside the run's adversarial balance (curves.csv):
 
-    python scripts/gan_readings.py RUN_DIR READING.json ... --out docs/celeba128/gan_readings
+    bench gan-readings RUN_DIR READING.json ... --out docs/celeba128/gan_readings
 
 It writes OUT.json (each reading's epoch, step, MSE, ratios, seconds an image, with the run,
 its code version and the readings' files) and OUT.png / .pdf: the MSE ratio to each
@@ -23,6 +23,9 @@ import json
 import sys
 from pathlib import Path
 
+from bench.report.convergence import draw_gan_balance, gan_curve
+from bench.runtime.io import atomic_write_json, save_figure
+
 
 def load_readings(run: Path, files: list[Path]) -> list[dict]:
     """The readings sorted by epoch; each must be of ``run``, on the same images, with the
@@ -32,13 +35,13 @@ def load_readings(run: Path, files: list[Path]) -> list[dict]:
         try:
             r = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise SystemExit(f"{f}: not a readable eval_cost.py JSON ({type(e).__name__}); "
+            raise SystemExit(f"{f}: not a readable `bench eval-cost` JSON ({type(e).__name__}); "
                              "pass the files its --json wrote") from None
         if r.get("run") != run.name:
             raise SystemExit(f"{f}: a reading of {r.get('run')}, not {run.name}; pass that run's "
                              "readings only")
         if "timed_indices" not in r or r.get("checkpoint_epoch") is None:
-            raise SystemExit(f"{f}: no timed_indices / checkpoint_epoch (an eval_cost.py "
+            raise SystemExit(f"{f}: no timed_indices / checkpoint_epoch (a `bench eval-cost` "
                              "reading older than 2026-12-04, of other images); leave it out")
         key = (r["timed_indices"], r.get("invert"), r.get("precision"))
         if first is None:
@@ -54,7 +57,6 @@ def load_readings(run: Path, files: list[Path]) -> list[dict]:
 
 
 def collect(run: Path, files: list[Path]) -> dict:
-    from bench.report.convergence import gan_curve
 
     readings = load_readings(run, files)
     curve = gan_curve(run)
@@ -80,13 +82,12 @@ def collect(run: Path, files: list[Path]) -> dict:
 
 
 def plot(data: dict, out_base: Path) -> list[Path]:
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report.convergence import draw_gan_balance
-    from bench.runtime.io import save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), dpi=100)
     methods = list(dict.fromkeys(m for r in data["readings"] for m in r["against"]))
@@ -114,12 +115,11 @@ def plot(data: dict, out_base: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="bench gan-readings", description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="the GAN run folder (config.json, curves.csv)")
-    p.add_argument("readings", type=Path, nargs="+", help="eval_cost.py --json files of it")
+    p.add_argument("readings", type=Path, nargs="+", help="`bench eval-cost --json` files of it")
     p.add_argument("--out", type=Path, required=True, help="base path: OUT.json, OUT.png/.pdf")
     a = p.parse_args(argv)
-    from bench.runtime.io import atomic_write_json
 
     data = collect(a.run, a.readings)
     atomic_write_json(a.out.with_suffix(".json"), data)

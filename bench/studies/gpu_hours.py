@@ -10,7 +10,7 @@ small (4x4 kernels, 3-512 channels) and reach a small fraction of peak; 40 is an
 not a measurement -- `bench perf gpu` measures the real rate on your card, and every number
 below scales with 1/rate). Python, optimizer and data overheads are not counted.
 
-    python scripts/estimate_gpu_hours.py [--tflops 40]
+    bench gpu-hours [--tflops 40]
 """
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ def estimate(dataset: str, method: str, f: dict[str, float]) -> dict[str, float]
     return {"train": train, "eval": evals}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="bench gpu-hours", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tflops", type=float, default=40.0, help="assumed sustained TFLOP/s")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rate = args.tflops * 1e12
     per_res = {res: per_image_flops(res) for res in (64, 128)}
     print("GFLOP per image (fwd+bwd, paper widths): "

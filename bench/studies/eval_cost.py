@@ -8,15 +8,15 @@ checkpoint (ckpt/last.pt, else model.pt), on the first N of the training images 
 will score (bench.evaluate.eval_indices), and projects the evaluation's reconstructions at
 that rate:
 
-    python scripts/eval_cost.py RUN_DIR [--images 64] [--against DONE_RUN ...] [--checkpoint FILE]
-                                [--json OUT.json]
+    bench eval-cost RUN_DIR [--images 64] [--against DONE_RUN ...] [--checkpoint FILE]
+                            [--json OUT.json]
 
 It also says how good those reconstructions are so far: their MSE, and with ``--against``
 (repeatable) a finished run's MSE on the same images, from its per_image.npz (a store's run
 folder or a bundle's), and the ratio: e.g. how far an unfinished GAN is from PCA.
 
-Run it with the code that will evaluate on the path, e.g. a pinned worktree:
-``PYTHONPATH=~/glo-bench-runs/code-b4f6f8d python scripts/eval_cost.py RUN_DIR``. It uses
+Run it with the code that will evaluate, e.g. from a pinned worktree:
+``cd ~/glo-bench-runs/code-COMMIT && python -m bench eval-cost RUN_DIR``. It uses
 the run's own config (precision, inversion steps and restarts), data and seed; a training
 run beside it makes the timing meaningless (pause it). An early-trained generator can stop
 its images sooner or later than the final one: the projection is an estimate.
@@ -27,16 +27,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.config.resolve import config_from_dict
+from bench.core.context import RunContext
+from bench.core.model import TrainData, to_float
+from bench.core.trainer import Trainable
+from bench.data import get_dataset, load_split
+from bench.eval.evaluate import eval_indices
+from bench.runs.provenance import code_version
+from bench.runs.registry import build_model
+from bench.runtime.io import atomic_write_json, load_tensors
+from bench.runtime.machine import cpu_info
 
 
 def inverted_images(family: str, ev, n_train: int, n_test: int) -> tuple[int, str]:
     """How many images the evaluation reconstructs the costly way, and which: each split's
     scored images as the evaluation chooses them (bench.evaluate.eval_indices)."""
-    from bench.eval.evaluate import eval_indices
 
     if ev.heldout and not ev.heldout_n:
         raise SystemExit(f"the run scores every image of {ev.heldout}: pass --eval-images N "
@@ -49,18 +61,8 @@ def inverted_images(family: str, ev, n_train: int, n_test: int) -> tuple[int, st
     return train + test + held, "train + test + held-out"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="bench eval-cost", description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="a run folder (its config.json and ckpt/last.pt)")
     p.add_argument("--images", type=int, default=64, help="training images to time (default 64)")
     p.add_argument("--eval-images", type=int, default=None,
@@ -76,18 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     a = p.parse_args(argv)
 
-    import numpy as np
-    import torch
 
-    from bench.config.resolve import config_from_dict
-    from bench.core.context import RunContext
-    from bench.core.model import TrainData, to_float
-    from bench.core.trainer import Trainable
-    from bench.data import get_dataset, load_split
-    from bench.eval.evaluate import eval_indices
-    from bench.runs.provenance import code_version
-    from bench.runs.registry import build_model
-    from bench.runtime.io import atomic_write_json, load_tensors
 
     cfg_path = a.run / "config.json"
     if not cfg_path.is_file():
@@ -151,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         "timed_indices": timed.tolist(), "mse_of_timed": mse, "against": against,
         "eval_reconstructions": count, "which": which,
         "projected_eval_s": per_image * count,
-        "code": code_version(), "cpu": cpu_name(),
+        "code": code_version(), "cpu": cpu_info()["model"],
         "threads": torch.get_num_threads(),
     }
     print(f"{a.run.name} ({config.method}, {_shown(ckpt, a.run)}, epoch "
@@ -177,7 +168,6 @@ def _shown(ckpt: Path, run: Path) -> str:
 
 def _against(run: Path, dataset: str, timed, mse: float) -> dict:
     """A finished run's mean training MSE on the timed images, from its per_image.npz."""
-    import numpy as np
 
     path = run / "per_image.npz"
     if not path.is_file():
