@@ -16,7 +16,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
+    """ruff, and the import rules: the layers, the families' independence, no cycles."""
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(venv_backend="none")

@@ -1,8 +1,10 @@
-"""Run configuration: the nine Table-1 methods, per-model settings, profiles, run ids.
+"""Resolving a request into one run's configuration: the method's settings from its family,
+the profile's scale (the paper's, or the cpu profile's), then the flags and `--set` values;
+the paper's step budget; and a RunConfig rebuilt from a run's config.json.
 
-A run is fully described by a RunConfig. Its id is a hash of the resolved config, the
-data fingerprint and the code version, so a finished run is found again (and skipped)
-exactly when nothing that could change its numbers has changed.
+A run is fully described by a RunConfig. Its id is a hash of the resolved config, the data
+fingerprint and the code version (bench.runs.provenance), so a finished run is found again
+(and skipped) exactly when nothing that could change its numbers has changed.
 """
 
 from __future__ import annotations

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from bench.core.context import RunContext
 from bench.core.precision import autocast
 from bench.runtime.distributed import SINGLE, Dist
+
+if TYPE_CHECKING:  # the contract names the harness's RunContext; it imports this module
+    from bench.core.context import RunContext
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

@@ -5,6 +5,7 @@ and the autocast context a run trains in."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -67,7 +68,6 @@ def cpu_bf16_is_fast() -> bool:
 
 def cached_bf16_probe() -> dict:
     """bf16_probe's answer for this machine, measured once and kept (see cpu_bf16_is_fast)."""
-    import hashlib
 
 
     base = Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "glo-bench")

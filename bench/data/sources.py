@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
+import multiprocessing as mp
 import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from bench.data.images import Crop
 from bench.runtime.errors import DataError
@@ -66,7 +70,6 @@ def hash_index_dir() -> Path:
 def content_fingerprint(root: Path, relpaths: list[str], extra: bytes = b"") -> str:
     """sha256 over (name, size, sha256 of the bytes) of each file below ``root``. A file whose
     (size, mtime, ctime, inode) is what the index recorded is not read again."""
-    import json
 
     root = Path(root)
     index_path = hash_index_dir() / (hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
@@ -320,8 +323,8 @@ class LMDBItem:
         """The value's bytes. A decoding worker keeps its database open; the main process
         opens and closes it each time, since LMDB refuses a second open of an environment
         in one process, and a forked worker would inherit the open one."""
-        import multiprocessing as mp
 
+        # deferred: lmdb only for an LSUN LMDB
         import lmdb
 
         def get(env) -> bytes:
@@ -385,6 +388,7 @@ class LSUN(Dataset):
         database (LSUN bedroom: 3 million images, ~43 GB)."""
         if not self._is_lmdb(path):
             return [(rel, str(path / rel)) for rel in list_images(path)]
+        # deferred: lmdb only for an LSUN LMDB
         import lmdb
 
         try:
@@ -431,6 +435,7 @@ class LFWSubset(Dataset):
         return "scikit-image's bundled data (pip install scikit-image)"
 
     def locate(self, data_root: Path) -> Path:
+        # deferred: scikit-image (about a second to import) only for the embedded lfw25
         try:
             import skimage
         except ImportError:
@@ -438,13 +443,12 @@ class LFWSubset(Dataset):
         return Path(skimage.__file__).parent / "data"
 
     def _faces(self) -> np.ndarray:
+        # deferred: scikit-image (about a second to import) only for the embedded lfw25
         from skimage.data import lfw_subset
 
         return np.asarray(lfw_subset()[:100], dtype=np.float64)  # first 100 are faces
 
     def load_array(self, data_root: Path, split: str) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
 
         self.locate(data_root)
         faces = self._faces()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import Tensor
+from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from bench.core.context import progress_disabled
@@ -142,7 +143,6 @@ def _measure_batch(model: Model, images_u8, part: np.ndarray, lap1: Lap1, train:
 
 def image_grid(rows: list[Tensor], nrow: int | None = None):
     """A uint8 H x W x C numpy grid; each tensor in ``rows`` is one block of images."""
-    from torchvision.utils import make_grid
 
     imgs = torch.cat([r.float().cpu().clamp(-1, 1) for r in rows])
     ncol = nrow or rows[0].shape[0]

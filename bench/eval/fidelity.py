@@ -13,6 +13,7 @@ default, here it runs on the same Inception features as FID and KID (recorded).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,8 +119,8 @@ def compare(generated: Tensor, reference: Tensor, extractor: Extractor, *, devic
     against ``reference`` (both uint8 N x C x H x W), through torch_fidelity.calculate_metrics.
     With ``cache_root`` the reference set's features are cached there, named by a hash of its
     pixels and of the weights."""
-    import hashlib
 
+    # deferred: torch-fidelity only where the Inception weights are present
     import torch_fidelity
 
     n1, n2 = len(generated), len(reference)
@@ -170,6 +171,7 @@ class FidelityJob:
 
 def describe(extractor: Extractor, settings: FidelitySettings) -> dict:
     """The settings stored beside every sample-quality number."""
+    # deferred: torch-fidelity only where the Inception weights are present
     import torch_fidelity
 
     return {"library": f"torch-fidelity {torch_fidelity.__version__}",

@@ -58,6 +58,7 @@ def plot_figure1(spectra: dict[str, dict], out_base: Path, title: str,
                  initial: dict[str, dict] | None = None) -> list[Path]:
     """Cumulative normalised singular values of Z per model, as PNG and PDF; ``initial``: the
     spectra of models' codes before training (GLO), drawn dashed in the same colour."""
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")

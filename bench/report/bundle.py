@@ -22,7 +22,6 @@ no checkpoint, so a GAN-Lap1 run can reuse a GAN-MSE training only from a live s
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from bench.report.figures import FIGURES, GRID_NAMES, make_figures
 from bench.runs.store import find_runs, load_run
 from bench.runtime.io import atomic_write_json
-from bench.runtime.machine import cpu_info, cpu_text
+from bench.runtime.machine import cpu_info
 
 KEPT = ("config.json", "status.json", "metrics.json", "per_image.npz", "curves.csv", "log.txt")
 
@@ -114,17 +113,3 @@ def _put(tmp: Path, out: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(tmp, out)
-
-
-def run_cpu(run: dict) -> str:
-    """The CPU a run's seconds come from: its config's (runs record it since bundles came in),
-    else its bundle's machine, marked as such (the budget script bundles where it trained),
-    else '-'."""
-    env_cpu = run["config"].get("environment", {}).get("cpu")
-    if env_cpu:
-        return cpu_text(env_cpu)
-    try:
-        bundled = json.loads((Path(run["path"]) / "bundle.json").read_text())["bundled_on"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return "-"
-    return f"{cpu_text(bundled)}, where bundled"

@@ -100,6 +100,7 @@ def gan_balance(c: dict) -> dict:
 def plot_gan_curves(curves: dict[str, dict], out_base: Path, title: str) -> list[Path]:
     """D(real) and D(fake) against the generator step on one panel, the generated / real pixel
     std on the other (1: as varied as the data). Written as PNG and PDF."""
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,6 +117,7 @@ def plot_gan_curves(curves: dict[str, dict], out_base: Path, title: str) -> list
 def draw_gan_balance(d_ax, std_ax, curves: dict[str, dict]) -> None:
     """Onto two matplotlib axes: each curve's D(real) (solid) and D(fake) (dashed) against the
     generator step, and its generated / real pixel std with the data's own (1) dotted."""
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib.pyplot as plt
 
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -213,6 +215,7 @@ def plot_curves(curves: dict[str, dict], target: float | None, out_base: Path,
     """Training loss against step: MSE-trained curves on one log-log panel with PCA's train
     MSE and each fit's extrapolation (dotted); every curve relative to its first epoch on the
     other. Written as PNG and PDF."""
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.config.families import TABLE1_METHODS
-from bench.report.bundle import run_cpu
+from bench.report.gather import run_cpu
 
 
 def _settings(run: dict) -> dict:

@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
 
 from bench.data import get_dataset, load_split
 from bench.data.cache import split_names
@@ -27,7 +29,6 @@ GRID_WIDTH = 560  # px: grids are scaled up by a whole factor (no smoothing) to 
 def _display_width(path: Path) -> int:
     """The grid's width scaled up by the whole factor that brings it to about GRID_WIDTH
     pixels (at most 8x; a grid already that wide keeps its size)."""
-    from PIL import Image
 
     with Image.open(path) as im:
         return im.width * max(1, min(8, GRID_WIDTH // max(1, im.width)))
@@ -37,7 +38,6 @@ def make_figures(run: dict, out: Path, data_root: Path | None, dataset: str) -> 
     """Interpolations, principal walks and arithmetic for one run; returns grid -> file.
     A bundled run (bench.bundle) has no model: its figures, drawn by this function when it was
     bundled, are copied instead."""
-    import torch
 
 
     path = Path(run["path"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report.bundle import run_cpu
+from bench.report.gather import run_cpu
 from bench.runs.store import find_runs, load_run
 from bench.runtime.errors import BenchError
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from bench.config.settings import RunConfig
 from bench.eval.evaluate import Evaluation, image_grid, interleave
@@ -23,7 +24,6 @@ UNITS = ("pixels scaled to [-1, 1]; MSE = mean squared error per pixel; Lap1 = "
 
 def save_png(path: Path, array: np.ndarray) -> None:
     """A uint8 H x W (x C) array as a PNG, written atomically."""
-    from PIL import Image
 
     img = Image.fromarray(array)
     atomic_write(path, lambda f: img.save(f, format="PNG"))

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import submitit
+import torch
 
 from bench.config.spec import ClusterSettings, RunSpec
 from bench.runs.runner import run_method
@@ -60,7 +62,6 @@ class RunJob(submitit.helpers.Checkpointable):
         self.spec, self.method, self.threads = spec, method, threads
 
     def __call__(self) -> dict[str, Any]:
-        import torch
 
 
         if self.threads:
@@ -104,7 +105,6 @@ def make_executor(cs: ClusterSettings, folder: Path) -> submitit.Executor:
 
 
 def _has_slurm() -> bool:
-    import shutil
 
     return shutil.which("sbatch") is not None and shutil.which("srun") is not None
 

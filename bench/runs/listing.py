@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from bench.core.spectrum import flatness
 from bench.runs.progress import progress, progress_text
 from bench.runs.store import find_runs, load_run
@@ -14,7 +16,6 @@ from bench.runtime.io import atomic_write_json
 
 def runs_table(root: Path):
     """A pandas table of every run under ``root``: one row per run, key settings and metrics."""
-    import pandas as pd
 
 
     rows = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from bench.config.families import FAMILIES
@@ -99,7 +100,6 @@ def adopt_training(path: Path) -> Path | None:
     sibling (see trained_sibling), so that its fit resumes at the end of that training instead
     of repeating it (a shorter sibling's: trains on from there). Only when ``path`` has no
     checkpoint of its own. Returns the sibling."""
-    import shutil
 
     path = Path(path)
     if (path / "ckpt" / "last.pt").exists():

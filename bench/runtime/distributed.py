@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.distributed as tdist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,6 @@ class Dist:
         """DistributedDataParallel around ``module`` (parameters stay the module's own)."""
         if not self.enabled:
             return module
-        from torch.nn.parallel import DistributedDataParallel
 
         dev = next(module.parameters()).device
         ids = [dev.index] if dev.type == "cuda" else None
@@ -103,7 +103,6 @@ class Dist:
         change tensors its backward still needs."""
         if not self.enabled:
             return module
-        from torch.nn.parallel import DistributedDataParallel
 
         named = inspect.signature(DistributedDataParallel).parameters
         key = "forward_sync_buffers" if "forward_sync_buffers" in named else "broadcast_buffers"

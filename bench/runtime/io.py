@@ -9,12 +9,14 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import torch
 
 from bench.runtime.errors import BenchError
 
@@ -116,9 +118,7 @@ def load_tensors(source, what: Path, map_location=None):
     """torch.load with weights_only=True: tensors and plain values (numbers, strings, lists,
     dicts, tuples) load; anything else -- a pickle that would import or run code -- is refused
     with one line naming the file, and nothing in it is executed."""
-    import pickle
 
-    import torch
 
     try:
         return torch.load(source, map_location=map_location, weights_only=True)
@@ -131,6 +131,7 @@ def load_tensors(source, what: Path, map_location=None):
 
 def save_figure(fig, out_base: Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """Write a matplotlib figure as ``out_base``.png and .pdf, each atomically, and close it."""
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib.pyplot as plt
 
     paths = []

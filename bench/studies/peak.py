@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.dcgan.settings import GANSettings
 from baselines.vae.settings import VAESettings
@@ -83,7 +84,6 @@ def matmul_peak(device: torch.device, precision: str, sizes: tuple[int, ...] = (
 
 def count_flops(fn) -> float:
     """FLOPs of one call of ``fn`` (forward and backward), by torch's flop counter."""
-    from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
         fn()

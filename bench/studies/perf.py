@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms import functional as TF
 
 from bench.config.resolve import profile_defaults
 from bench.core.inversion import invert, project_ball, project_unit_ball
@@ -61,8 +64,6 @@ class _PILFolder(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        from PIL import Image
-        from torchvision.transforms import functional as TF
 
         img = Image.open(self.paths[i]).convert("RGB")
         img = TF.center_crop(img, min(img.size))
@@ -148,7 +149,6 @@ def _textbook_gan_step(g, d, opt_g, opt_d, x, z, cast) -> None:
     """The DCGAN step in the order of PyTorch's DCGAN example (on logits here, as train_step):
     D on real and detached fake, then G through D, whose weight gradients that backward also
     computes (and opt_d's next zero_grad discards)."""
-    import torch.nn.functional as F
 
     with cast():
         fake = g(z)
@@ -223,7 +223,6 @@ def bench_gan_step(resolution: int = 128, ngf: int = 32, batch: int = 64, steps:
 # -------------------------------------------------------------- 5 GLO vs the plain loop
 def _plain_lap1(x: torch.Tensor, y: torch.Tensor, levels: int = 5) -> torch.Tensor:
     """Lap1 the obvious way: blur with a 5x5 Gaussian conv, halve / double with interpolate."""
-    import torch.nn.functional as F
 
     k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
     k2 = (torch.outer(k, k) / 256).expand(x.shape[1], 1, 5, 5)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from bench.core.model import to_float
 from bench.core.pca import fit_streaming
@@ -65,7 +66,6 @@ RULES = (
 
 
 def decode_all(paths: list[str], rule: Rule, size: int) -> np.ndarray:
-    from PIL import Image
 
 
     crop = Crop(rule.via or size, 3, box=rule.box(), resample=rule.resample)
@@ -124,6 +124,7 @@ def probe(data_root: Path, out_base: Path, sizes: tuple[int, ...] = (64, 128),
 
 
 def _mean_faces(means: dict[str, np.ndarray], path: Path) -> None:
+    # deferred: matplotlib (about a second to import) only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")

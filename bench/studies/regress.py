@@ -26,14 +26,17 @@ checks that the rule this machine gets, and the cross-platform rule, catch each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import platform as pf
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bench.config.families import TABLE1_METHODS
 from bench.config.spec import Overrides, RunSpec
@@ -129,9 +132,7 @@ CLAIMS = {
 
 def platform() -> dict[str, str]:
     """What decides a CPU run's exact floats here."""
-    import platform as pf
 
-    import torch
 
 
     return {"cpu": cpu_info()["model"], "machine": pf.machine(), "isa": torch.backends.cpu.get_cpu_capability(),
@@ -140,7 +141,6 @@ def platform() -> dict[str, str]:
 
 
 def platform_key(info: dict[str, str] | None = None) -> str:
-    import hashlib
 
     info = info or platform()
     return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
