@@ -1,12 +1,12 @@
 """The docs stay true to what is stored and to the code.
 
-The budget runs finish one per session or so, and each is written up by hand: the CelebA-128
-rows in docs/celeba128.md and README, the CelebA-64 ones in docs/budget.md. These tests read
-those tables back and compare every cell they can with the run it names in the committed
-merge of the finished runs (docs/celeba128/budget.json, docs/budget/celeba64*.json: metrics,
-config and code version) and, for the CelebA-128 runs the report will be made of, with the
-bundle docs/celeba128/runs/: a mistyped, stale or rounded-away number fails here, not in
-review. And docs/architecture.md must place every module and script.
+The results pages (docs/results/celeba64.md, docs/results/celeba128.md) and README's results
+at a glance are written by hand. These tests read their tables back and compare every cell
+they can with the run it names in the committed merge of the finished runs
+(docs/celeba128/budget.json, docs/budget/celeba64*.json: metrics, config and code version),
+with the bundle docs/celeba128/runs/, and with the committed reports' report.json: a
+mistyped, stale or rounded-away number fails here, not in review. And docs/architecture.md
+must place every module and script.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def codes(run: dict) -> tuple[str, str]:
 
 def test_celeba128_budget_table_matches_the_stored_runs():
     budget = stored("celeba128/budget")
-    rows = table((DOCS / "celeba128.md").read_text(), "### The budget runs so far")
+    rows = table((DOCS / "results" / "celeba128.md").read_text(), "## The numbers")
     assert len(rows) >= 6
     checked = 0
     for row in rows:
@@ -112,25 +112,59 @@ def test_the_report_pins_runs_are_bundled_with_the_same_numbers():
         assert m["test"]["mse"] == run["test"]["mse"], run["run"]
 
 
-def test_readme_celeba128_summary_matches_the_stored_runs():
-    """README's short CelebA-128 table: train / test MSE, the gap to PCA and training seconds."""
-    by_method = {r["config"]["method"]: r for r in stored("celeba128/budget")
-                 if r["code"]["git_commit"].startswith(REPORT_PIN) and r["config"]["seed"] == 0}
+def report_json(page: str) -> dict:
+    return json.loads((DOCS.parent / "reports" / page / "report.json").read_text())
+
+
+def test_readme_results_at_a_glance_are_the_committed_reports():
+    """README's Table 1 at 64 and 128 px and its claim counts are the committed pages'."""
     readme = (DOCS.parent / "README.md").read_text()
-    rows = table(readme, "The budget report (`scripts/report_budget.sh celeba128`")
-    pca = by_method["pca"]["train"]["mse"]
+    rows = table(readme, "## Results at a glance")
+    pages = {"64": report_json("celeba64"), "128": report_json("celeba128")}
+    for px, rep in pages.items():
+        ours = {r["label"]: r for r in rep["table1"]}
+        for row in rows:
+            got = ours[row["method"]]
+            assert row[f"ours, {px} px"] == f"{got['train_mse']:.5f}", (px, row["method"])
+            paper = got["paper_mse"]
+            want = "-" if paper is None or paper != paper else "." + f"{paper:.4f}".split(".")[1]
+            assert row[f"paper, {px} px"] == want, (px, row["method"])
+        held = sum(c["holds"] is True for c in rep["claims"])
+        assert f"{held} of {len(rep['claims'])}" in readme, (px, held)
+    assert [r["seeds (64 / 128)"] for r in rows] == [
+        f"{a['seeds']} / {b['seeds']}" for a, b in zip(pages["64"]["table1"],
+                                                       pages["128"]["table1"], strict=True)]
+    assert len(rows) == 9
+
+
+def _claim_cell(claim: dict | None) -> str:
+    if claim is None:
+        return "not judged"
+    if claim["holds"] is None:
+        return "not measured"
+    return f"{'holds' if claim['holds'] else '**fails**'}, {claim['margin'] * 100:+.1f}%"
+
+
+def test_the_claims_tables_are_the_committed_reports():
+    """docs/results/celeba64.md's claims under each setting and celeba128.md's claims table
+    read back against the pages' report.json."""
+    columns = {"plateau, cpu widths": "celeba64-plateau", "budget, cpu widths": "celeba64",
+               "budget, `--lap1 paper`": "celeba64-lap1paper",
+               "CelebA-128 budget": "celeba128"}
+    claims = {col: {c["claim"]: c for c in report_json(page)["claims"]}
+              for col, page in columns.items()}
+    rows = table((DOCS / "results" / "celeba64.md").read_text(), "| claim | plateau, cpu widths |")
+    assert [r["claim"] for r in rows] == list(claims["budget, cpu widths"])
     for row in rows:
-        run = by_method[method_of(row["row"])]
-        assert cells(row["train MSE (paper)"], 1)[0] == f"{run['train']['mse']:.5f}", row["row"]
-        assert cells(row["test MSE"], 1)[0] == f"{run['test']['mse']:.5f}", row["row"]
-        assert seconds(row["training"])[0] == round(run["timing"]["fit_s"]), row["row"]
-        if row["against PCA"] != "-":
-            gap = 100 * (run["train"]["mse"] / pca - 1)
-            pct, side = re.fullmatch(r"([\d.]+)% (below|above)", row["against PCA"]).groups()
-            assert side == ("below" if gap < 0 else "above"), row["row"]
-            decimals = len(pct.partition(".")[2])
-            assert pct == f"{abs(gap):.{decimals}f}", (row["row"], pct, gap)
-    assert len(rows) >= 4
+        for col in columns:
+            assert row[col] == _claim_cell(claims[col].get(row["claim"])), (row["claim"], col)
+    c128 = report_json("celeba128")["claims"]
+    rows = table((DOCS / "results" / "celeba128.md").read_text(), "| claim | verdict | margin |")
+    assert [r["claim"] for r in rows] == [c["claim"] for c in c128]
+    for row, claim in zip(rows, c128, strict=True):
+        assert f"{row['verdict']}, {row['margin']}" == _claim_cell(claim), row["claim"]
+    held = sum(c["holds"] is True for c in c128)
+    assert f"**{held} of {len(c128)}\nhold**" in (DOCS / "results" / "celeba128.md").read_text()
 
 
 def test_architecture_page_names_every_module_and_script():
@@ -159,7 +193,7 @@ def test_celeba64_budget_table_matches_the_stored_runs():
     stores = {name: {r["config"]["method"]: r for r in stored(f"budget/{name}")
                      if r["config"]["seed"] == 0}
               for name in ("celeba64", "celeba64-lap1paper")}
-    rows = table((DOCS / "budget.md").read_text(), "| row | steps | train MSE | test MSE |")
+    rows = table((DOCS / "results" / "celeba64.md").read_text(), "| row | steps | train MSE | test MSE |")
     for row in rows:
         label = row["row"]
         store = stores["celeba64-lap1paper" if "--lap1 paper" in label else "celeba64"]
@@ -181,7 +215,7 @@ def test_celeba64_budget_table_matches_the_stored_runs():
 
 def test_celeba64_seeds_table_matches_the_stored_runs():
     runs = {(r["config"]["method"], r["config"]["seed"]): r for r in stored("budget/celeba64")}
-    rows = table((DOCS / "budget.md").read_text(), "| row | seed 0 | seed 1 | seed 2 |")
+    rows = table((DOCS / "results" / "celeba64.md").read_text(), "| row | seed 0 | seed 1 | seed 2 |")
     checked = 0
     for row in rows:
         if not row["row"].endswith("train / test"):
@@ -196,3 +230,19 @@ def test_celeba64_seeds_table_matches_the_stored_runs():
                 assert tuple(cells(cell.partition("codes")[2], 2)) == codes(run), (row["row"], seed)
             checked += 1
     assert checked == 9
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    """README, CONTRIBUTING and every page under docs/: a link to a file of the repository
+    points at a file or folder that exists (pages moved, scripts removed: the links follow)."""
+    root = DOCS.parent
+    pages = [root / "README.md", root / "CONTRIBUTING.md", *DOCS.rglob("*.md")]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            if not path.exists():
+                broken.append(f"{page.relative_to(root)} -> {target}")
+    assert not broken, broken
