@@ -36,7 +36,7 @@ KILL_METHODS = ("glo-lap1-pca", "gan-mse", "vae-mse")  # one per family with a t
 # (last.pt, still whole, or prev.pt, its copy).
 _KILL_IN_WRITE = r"""
 import os, signal, sys
-import bench.context as context
+import bench.core.context as context
 real = context.atomic_write_bytes
 seen = []
 def dying(path, data):
