@@ -1,1 +1,1 @@
-"""bench/config"""
+"""The request and its resolution: RunSpec, `--set` overrides, the family registry, RunConfig."""

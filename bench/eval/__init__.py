@@ -1,1 +1,1 @@
-"""bench/eval"""
+"""Evaluation: per-image MSE and Lap1, sample quality, the evaluation journal, the paper's figures."""

@@ -1,1 +1,1 @@
-"""bench/runtime"""
+"""The ground floor: errors, atomic I/O, torch.distributed, machine facts."""
