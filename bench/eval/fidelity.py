@@ -54,10 +54,13 @@ def find_weights(explicit: str | Path | None = None) -> Path | None:
     return p if p.is_file() else None
 
 
-def missing_hint() -> str:
-    """One line: which file, where, with which hash, and how to get it once."""
+def missing_hint(portable: bool = False) -> str:
+    """One line: which file, where, with which hash, and how to get it once. ``portable``: the
+    place named without this machine's paths (a report page is committed and read elsewhere)."""
+    where = ("in torch's hub cache ($TORCH_HOME/hub/checkpoints/; `bench fid status` prints "
+             "the folder)" if portable else f"at {hub_weights_path()}")
     return (f"FID/KID/precision/recall not computed: put {WEIGHTS_FILE} (SHA-256 starting "
-            f"{WEIGHTS_SHA256_PREFIX}) at {hub_weights_path()} or pass --fid-weights PATH / "
+            f"{WEIGHTS_SHA256_PREFIX}) {where} or pass --fid-weights PATH / "
             f"set ${ENV}; `bench fid fetch` says how to get it once")
 
 

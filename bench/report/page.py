@@ -35,6 +35,7 @@ from bench.report.related import load_related, related_folders, side_by_side
 from bench.report.sections import (
     code_rows,
     convergence,
+    data_note,
     gan_training,
     lap_settings,
     quality_note,
@@ -149,10 +150,12 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     atomic_write_text(out / "table1.md", f"{caption}\n\n" + to_markdown(rows))
     atomic_write_text(out / "table1.tex", to_latex(rows, caption))
     atomic_write_text(out / "table1.csv", df.to_csv(index=False))
+    dnote = data_note(dataset, results)
     quality, quality_settings = quality_rows(results)
-    qnote = quality_note(quality, quality_settings)
-    if any(r["FID"] == "not computed" for r in quality):
-        log(f"{dataset}: " + missing_hint())
+    complete = sum(res.state == "complete" for res in results.values())
+    qnote = quality_note(quality, quality_settings, complete)
+    if complete and (quality_settings is None or any(r["FID"] == "not computed" for r in quality)):
+        log(f"{dataset}: " + missing_hint())  # the terminal may name this machine's folder
     judged = claims_for(dataset)
     claims = evaluate_claims(per_method_metrics(results), judged)
     conv_rows, curves, pca_target = convergence(results)
@@ -216,6 +219,8 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
               "table1": df.to_dict("records"), "figure1": figure, "grids": grids,
               "runs": settings, "cost": cost_summary(settings), "scored_images": same_images,
               "related_pages": [name for name, _ in related]}
+    if dnote:
+        report["data_note"] = dnote
     report["side_by_side"] = side_by_side(page, report, load_related(others, dataset))
     atomic_write_json(out / "report.json", report)
     env = Environment(loader=PackageLoader("bench.report", "templates"), autoescape=True)
@@ -223,7 +228,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     html_page = env.get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
-        quality=quality, quality_note=qnote, claims=claims, help=COLUMN_HELP, codes=codes,
+        quality=quality, quality_note=qnote, data_note=dnote, claims=claims, help=COLUMN_HELP, codes=codes,
         convergence=conv_rows, curve_files=curve_files, gan_rows=gan_rows, gan_files=gan_files,
         same_images=same_images, cost=report["cost"]["text"],
         related=related, compare=report["side_by_side"], generated=report["generated"],

@@ -22,7 +22,8 @@ from bench.report.tables import _fmt
 
 def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | None]:
     """The sample-quality table (first seed's run) and the settings it was measured with;
-    "not computed" where a run has no torch-fidelity numbers."""
+    "not computed" where a run has no torch-fidelity numbers, and no table at all where none
+    has (the note says why in one line)."""
     rows, settings = [], None
     for method, res in results.items():
         if res.state != "complete":
@@ -43,13 +44,14 @@ def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | Non
                         "recon FID": _fmt(r.get("fid"), 2),
                         "n": f"{s['n_generated']}/{s['n_reference']}"})
         rows.append(row)
-    return rows, settings
+    return (rows if settings is not None else []), settings
 
 
-def quality_note(rows: list[dict], settings: dict | None) -> str:
-    """One line under the sample-quality table: the settings, or why nothing was computed."""
+def quality_note(rows: list[dict], settings: dict | None, runs: int) -> str:
+    """One line under the sample-quality table: the settings, or why nothing was computed for
+    the ``runs`` complete methods. It names no path of the machine that wrote the page."""
     if settings is None:
-        return missing_hint() + "." if rows else ""
+        return missing_hint(portable=True) + "." if runs else ""
     note = (f"{settings['library']}, feature extractor {settings['feature_extractor']} "
             f"(pool {settings['feature_layer']}-d, weights {settings['weights_file']}, SHA-256 "
             f"{settings['weights_sha256'][:16]}...), KID {settings['kid_subsets']} subsets, "
@@ -58,7 +60,7 @@ def quality_note(rows: list[dict], settings: dict | None) -> str:
         note += (" These are NOT torch-fidelity's standard Inception weights: the numbers are "
                  "not comparable with published FIDs.")
     if any(r["FID"] == "not computed" for r in rows):
-        note += " Some runs have none: " + missing_hint() + "."
+        note += " Some runs have none: " + missing_hint(portable=True) + "."
     return note
 
 
@@ -203,3 +205,15 @@ def lap_settings(results: dict[str, MethodRuns]) -> tuple[list[dict], str]:
                       for g in found)
     return found, (f"WARNING: the train Lap1 column mixes {len(found)} Lap1 settings ({parts}): "
                    f"compare Lap1 values only between rows of one setting.")
+
+
+def data_note(dataset: str, results: dict[str, MethodRuns]) -> str:
+    """What the page's images are not, where a reader could take them for the paper's: an LSUN
+    page says plainly that its training images are not the paper's 3 million bedrooms."""
+    if not dataset.startswith("lsun"):
+        return ""
+    counts = sorted({r["config"].get("data", {}).get("train", {}).get("count")
+                     for res in results.values() for r in res.runs} - {None})
+    n = f"{counts[0]:,}" if len(counts) == 1 else "its"
+    return (f"These {n} LSUN bedroom training images are not the paper's 3 million: no number "
+            f"on this page reproduces the paper's LSUN-64 column.")
