@@ -1,5 +1,5 @@
 """GLO's settings: the paper's SGD rates (1 for the generator, 10 for the codes), d = 256,
-the loss and the code initialisation."""
+the loss, the code initialisation and the generator's weight initialisation."""
 
 from __future__ import annotations
 
@@ -24,3 +24,6 @@ class GLOSettings:
     init: Literal["random", "pca"] = "pca"
     ngf: int = 64
     invert: InversionSettings = InversionSettings(steps=500, lr=0.05, restarts=2)
+    # the generator's initial weights: DCGAN's N(0, 0.02) (Radford et al.; the suite's), or
+    # "default", PyTorch's own per-layer initialisation, drawn from the run's seed
+    weight_init: Literal["dcgan", "default"] = "dcgan"

@@ -31,6 +31,14 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def reset_parameters(module: nn.Module) -> None:
+    """PyTorch's default initialisation of every layer that has one (what a freshly built
+    layer holds), drawn from the current RNG state."""
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
 class Generator(nn.Module):
     def __init__(self, d: int, channels: int, resolution: int, ngf: int = 64) -> None:
         super().__init__()

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from bench.core.context import RunContext, progress_disabled
 from bench.core.model import Model, TrainData
-from bench.core.nets import dcgan_init
+from bench.core.nets import dcgan_init, reset_parameters
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,15 @@ class Trainable(Model):
                         getattr(s, "steps", 0))
 
     def init_weights(self) -> None:
-        """Called right after seeding, before the optimisers exist (DCGAN init by default)."""
+        """Called right after seeding, before the optimisers exist: DCGAN's initialisation, or,
+        where the settings say ``weight_init="default"``, PyTorch's own for every layer, drawn
+        afresh from the run's seed."""
+        default = getattr(self.settings, "weight_init", "dcgan") == "default"
         for net in self.nets().values():
-            dcgan_init(net)
+            if default:
+                reset_parameters(net)
+            else:
+                dcgan_init(net)
 
     def begin(self, data: TrainData, run: RunContext) -> None:
         """A fresh start (no checkpoint): state beyond the nets and optimisers."""
