@@ -24,6 +24,9 @@
 # The GAN's reconstructions invert z with GAN_INVERT_STEPS Adam steps per restart (default 500,
 # the paper profile's; the cpu profile's 150 leave the GAN's MSE ~10% above a converged
 # inversion: 0.0474 / 0.0429 / 0.0427 at 150 / 500 / 1500 steps, docs/gan128.md).
+# PROFILE=paper trains at the paper profile's widths and batch (64 wide, batch 128) instead of
+# the cpu profile's, scoring a seeded subset (1,000 train / 500 test / 300 held-out, 500 for
+# FID) as the cpu profile does: its own store and page (e.g. reports/celeba64-paper).
 # Refuses to run from a tree whose model/harness sources differ from a commit.
 # GAN_STEPS and VAE_STEPS give those rows their own budget (default STEPS); the report states
 # each row's steps.
@@ -90,6 +93,12 @@ COMMON=(--dataset "$DATASET" --data-root "$DATA" --heldout "$HELDOUT" --out "$ST
         --ckpt-interval 120 --quiet)
 steps() { [ "$1" != 0 ] && echo --steps "$1"; true; }  # 0: the epochs of the profile / plateau
 [ -n "${PLATEAU:-}" ] && COMMON+=(--plateau "$PLATEAU")
+case "${PROFILE:-cpu}" in
+  cpu) ;;
+  paper) COMMON+=(--profile paper --eval-train-n 1000 --eval-test-n 500 --fid-n 500
+                  --set eval.heldout_n=300) ;;
+  *) echo "scripts/report_budget.sh: PROFILE must be cpu or paper, not '$PROFILE'" >&2; exit 2 ;;
+esac
 GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
 if want glo; then
   # shellcheck disable=SC2046  # steps prints two words or none

@@ -110,3 +110,14 @@ def test_rows_runs_only_the_named_steps_and_leaves_the_report(script):
     (tmp / "calls").write_text("")
     r, calls = run("celeba128", "store", "data", ROWS="vae gans")
     assert r.returncode == 2 and "ROWS: 'gans' is not a step" in r.stderr and calls == []
+
+
+def test_the_paper_profile_trains_64_wide_and_scores_a_seeded_subset(script):
+    run, tmp, pin = script
+    r, calls = run("celeba64", "store", "data", PROFILE="paper", ROWS="glo")
+    assert r.returncode == 0, r.stderr
+    (train,) = [args for cwd, args in calls if args.startswith("-m bench run ")]
+    assert "--profile paper" in train and "--steps 31800" in train
+    assert "--eval-train-n 1000 --eval-test-n 500 --fid-n 500 --set eval.heldout_n=300" in train
+    r, _calls = run("celeba64", "store", "data", PROFILE="gpu")
+    assert r.returncode == 2 and "PROFILE must be cpu or paper" in r.stderr
