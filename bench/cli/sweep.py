@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from bench.cli.common import CACHE_DIR, DATA_ROOT, Group, _root
-from bench.config.families import TABLE1_METHODS
+from bench.config.families import METHODS
 from bench.config.spec import parse_assignments
 from bench.runs.sweep import (
     describe,
@@ -26,7 +26,7 @@ def _sweep_options(f):
     for opt in reversed([
         click.argument("spec_file", required=False, type=click.Path(path_type=Path)),
         click.option("--dataset", default=None, help="Without SPEC_FILE: the dataset."),
-        click.option("--model", "methods", multiple=True, type=click.Choice(TABLE1_METHODS),
+        click.option("--model", "methods", multiple=True, type=click.Choice(tuple(METHODS)),
                      help="Without SPEC_FILE: a method (repeatable)."),
         click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
                      help="Without SPEC_FILE: a swept key and its values (repeatable; the "
