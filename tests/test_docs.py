@@ -246,3 +246,19 @@ def test_every_relative_link_of_the_docs_resolves():
             if not path.exists():
                 broken.append(f"{page.relative_to(root)} -> {target}")
     assert not broken, broken
+
+
+def test_the_sweep_table_of_the_results_page_is_the_committed_sweep():
+    """docs/results/celeba64.md's screening-sweep rows read back against the sweep.json that
+    `bench sweep report` wrote (docs/sweeps/lr-glo/)."""
+    sweep = json.loads((DOCS / "sweeps" / "lr-glo" / "sweep.json").read_text())
+    done = {(r["point"], r["method"]): r for r in sweep["rows"] if r["seeds"].startswith("1/")}
+    rows = table((DOCS / "results" / "celeba64.md").read_text(),
+                 "| point | method | train MSE | test MSE |")
+    assert [(r["point"], r["method"]) for r in rows] == list(done)
+    for row in rows:
+        got = done[(row["point"], row["method"])]
+        assert row["train MSE"] == f"{got['train_mse mean']:.5f}", row["point"]
+        assert row["test MSE"] == f"{got['test_mse']:.5f}", row["point"]
+        assert row["stored / re-inverted codes"] == \
+            f"{got['codes.stored_mse']:.5f} / {got['codes.reinverted_mse']:.5f}", row["point"]
