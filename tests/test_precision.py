@@ -60,7 +60,7 @@ def test_the_measured_default_is_kept_per_machine(monkeypatch, tmp_path):
     machine where bf16 was slower gets fp32."""
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    monkeypatch.setattr(context, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(context, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     calls = []
 
     def probe(speedup):
@@ -75,7 +75,7 @@ def test_the_measured_default_is_kept_per_machine(monkeypatch, tmp_path):
     assert context.default_precision("cpu") == "fp32" and len(calls) == 1
     (tmp_path / "cpu_precision.json").unlink()
     assert context.default_precision("cpu") == "bf16" and len(calls) == 2
-    monkeypatch.setattr(context, "_cpu_flags", lambda: {"avx2"})  # bf16 emulated: never probed
+    monkeypatch.setattr(context, "cpu_flags", lambda: {"avx2"})  # bf16 emulated: never probed
     assert context.default_precision("cpu") == "fp32" and len(calls) == 2
 
 

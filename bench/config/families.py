@@ -44,7 +44,8 @@ def installed_families() -> tuple[Family, ...]:
     return tuple(found)
 
 
-def _register(families: tuple[Family, ...]) -> tuple[dict[str, Family], dict[str, Any]]:
+def _register(families: tuple[Family, ...]
+              ) -> tuple[dict[str, Family], dict[str, tuple[str, dict[str, Any]]]]:
     by_name: dict[str, Family] = {}
     methods: dict[str, tuple[str, dict[str, Any]]] = {}
     for family in families:
@@ -59,14 +60,11 @@ def _register(families: tuple[Family, ...]) -> tuple[dict[str, Family], dict[str
     return by_name, methods
 
 
-#: family name -> Family: the built-in four, then the installed ones
-FAMILIES, _METHODS = _register(BUILTIN + installed_families())
-#: method -> (family name, settings that differ): Table 1's rows first, in the paper's order
-METHODS: dict[str, tuple[str, dict[str, Any]]] = _METHODS
+#: family name -> Family (the built-in four, then the installed ones), and method -> (family
+#: name, settings that differ), Table 1's rows first in the paper's order
+FAMILIES, METHODS = _register(BUILTIN + installed_families())
 #: the paper's nine rows, exactly what `bench run --all` means
 TABLE1_METHODS: tuple[str, ...] = ("pca", "gan-mse", "gan-lap1", "vae-mse", "vae-lap1",
                                    "glo-mse-random", "glo-mse-pca", "glo-lap1-random",
                                    "glo-lap1-pca")
-#: methods of installed families, beside Table 1's
-EXTRA_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in TABLE1_METHODS)
 FAMILY_SETTINGS: dict[str, type] = {name: f.settings for name, f in FAMILIES.items()}

@@ -17,7 +17,7 @@ from bench.core.nets import Generator
 from bench.runtime.io import (
     atomic_write_json,
 )
-from bench.runtime.machine import _cpu_flags, cpu_info
+from bench.runtime.machine import cpu_flags, cpu_info
 
 #: bf16 autocast becomes the CPU default where a generator step runs at least this much faster
 BF16_MIN_SPEEDUP = 1.15
@@ -60,7 +60,7 @@ def cpu_bf16_is_fast() -> bool:
             return True
     except RuntimeError:
         pass
-    flags = _cpu_flags()
+    flags = cpu_flags()
     if "avx512_bf16" not in flags:
         return False
     return cached_bf16_probe()["speedup"] >= BF16_MIN_SPEEDUP
@@ -72,7 +72,7 @@ def cached_bf16_probe() -> dict:
 
     base = Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "glo-bench")
     model = cpu_info()["model"]
-    key = hashlib.sha256(json.dumps([model, sorted(_cpu_flags()), torch.__version__,
+    key = hashlib.sha256(json.dumps([model, sorted(cpu_flags()), torch.__version__,
                                      torch.get_num_threads()]).encode()).hexdigest()[:16]
     path = base / "cpu_precision.json"
     try:

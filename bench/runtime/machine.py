@@ -13,24 +13,30 @@ import torch
 CPU_FEATURES = ("amx_tile", "amx_bf16", "avx512_bf16", "avx512f", "avx2", "fma")
 
 
+def _proc_cpuinfo() -> list[str]:
+    """/proc/cpuinfo's lines ([] where there is none)."""
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def cpu_flags() -> set[str]:
+    """Every flag /proc/cpuinfo lists for the CPU (empty where it cannot be read)."""
+    for line in _proc_cpuinfo():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 @functools.cache
 def cpu_info() -> dict:
     """The CPU's model name and its matrix-relevant flags from /proc/cpuinfo: what decides a
     CPU timing here (AMX or AVX512-BF16 change bf16's speed several-fold)."""
-    info: dict = {"model": platform.processor() or "unknown", "flags": []}
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return info
-    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-    if names:
-        info["model"] = names[0]
-    for line in lines:
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            info["flags"] = [f for f in CPU_FEATURES if f in flags]
-            break
-    return info
+    names = [ln.split(":", 1)[1].strip() for ln in _proc_cpuinfo() if ln.startswith("model name")]
+    flags = cpu_flags()
+    return {"model": names[0] if names else platform.processor() or "unknown",
+            "flags": [f for f in CPU_FEATURES if f in flags]}
 
 
 def cpu_text(info: dict | None) -> str:
@@ -48,13 +54,3 @@ def environment(device: str) -> dict:
     if device.startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name()
     return env
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
