@@ -27,6 +27,13 @@
 # PROFILE=paper trains at the paper profile's widths and batch (64 wide, batch 128) instead of
 # the cpu profile's, scoring a seeded subset (1,000 train / 500 test / 300 held-out, 500 for
 # FID) as the cpu profile does: its own store and page (e.g. reports/celeba64-paper).
+# MSE_SET / LAP1_SET (e.g. MSE_SET="lr_z=30 weight_init=default"; --set pairs) train
+# GLO-MSE-PCA and GLO-Lap1-PCA each at its own settings (each loss at its best point of the
+# screening sweep, docs/sweeps/lr-glo.toml), beside PCA: the steps are then glo (seed 0) and
+# seeds (1 and 2), into their own store and page (reports/DATASET-tuned).
+# PAGE names the report's folder under reports/ (default DATASET, DATASET-paper with
+# PROFILE=paper, DATASET-tuned with MSE_SET / LAP1_SET): a second store never overwrites the
+# main page.
 # Refuses to run from a tree whose model/harness sources differ from a commit.
 # GAN_STEPS and VAE_STEPS give those rows their own budget (default STEPS); the report states
 # each row's steps.
@@ -53,6 +60,8 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 CODE=$(cd "${CODE:-$HERE}" && pwd)
 BUNDLE=${BUNDLE:+$(realpath -m "$BUNDLE")}
 MERGE=${MERGE:+$(realpath -m "$MERGE")}
+TUNED=0
+[ -n "${MSE_SET:-}${LAP1_SET:-}" ] && TUNED=1
 case "$DATASET" in
   celeba64) HELDOUT=lfw64; LAP1_PAPER=${LAP1_PAPER:-1} ;;
   celeba128) HELDOUT=lfw128; LAP1_PAPER=${LAP1_PAPER:-0} ;;
@@ -65,6 +74,15 @@ PRECISION=${PRECISION:-bf16}
 GAN_PRECISION=${GAN_PRECISION:-$PRECISION}
 VAE_PRECISION=${VAE_PRECISION:-$PRECISION}
 ALL_ROWS="glo gan vae seeds lap1paper"
+[ "${PROFILE:-cpu}" = paper ] && LAP1_PAPER=0  # its page would be the cpu profile's -lap1paper
+if [ "$TUNED" = 1 ]; then ALL_ROWS="glo seeds"; LAP1_PAPER=0; fi
+case "${PROFILE:-cpu}/$TUNED" in
+  paper/1) DEFAULT_PAGE="$DATASET-paper-tuned" ;;
+  paper/0) DEFAULT_PAGE="$DATASET-paper" ;;
+  */1) DEFAULT_PAGE="$DATASET-tuned" ;;
+  *) DEFAULT_PAGE="$DATASET" ;;
+esac
+PAGE=${PAGE:-$DEFAULT_PAGE}
 ROWS=${ROWS:-$ALL_ROWS}
 has() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }  # has LIST WORD
 for row in $ROWS; do
@@ -100,9 +118,28 @@ case "${PROFILE:-cpu}" in
   *) echo "scripts/report_budget.sh: PROFILE must be cpu or paper, not '$PROFILE'" >&2; exit 2 ;;
 esac
 GLO=(--model glo-mse-pca --model glo-lap1-pca --model glo-lap1-random --model glo-mse-random)
+sets() { for kv in $1; do printf -- '--set %s ' "$kv"; done; }  # sets "a=1 b=2": --set a=1 --set b=2
+glo_pca() {  # glo_pca SEED: PCA and the two GLO-PCA rows, each loss with its own settings when tuned
+  if [ "$TUNED" = 0 ]; then
+    # shellcheck disable=SC2046
+    bench run --seed "$1" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca
+    return
+  fi
+  # shellcheck disable=SC2046
+  bench run --seed "$1" "${COMMON[@]}" --precision "$PRECISION" --model pca
+  # shellcheck disable=SC2046
+  bench run --seed "$1" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") $(sets "${MSE_SET:-}") --model glo-mse-pca
+  # shellcheck disable=SC2046
+  bench run --seed "$1" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") $(sets "${LAP1_SET:-}") --model glo-lap1-pca
+}
 if want glo; then
-  # shellcheck disable=SC2046  # steps prints two words or none
-  bench run --seed 0 "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca "${GLO[@]}"; bundle
+  if [ "$TUNED" = 1 ]; then
+    glo_pca 0
+  else
+    # shellcheck disable=SC2046  # steps prints two words or none
+    bench run --seed 0 "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca "${GLO[@]}"
+  fi
+  bundle
 fi
 GAN_INVERT=(--invert-steps "${GAN_INVERT_STEPS:-500}")
 if want gan; then
@@ -115,8 +152,7 @@ if want vae; then
 fi
 if want seeds; then
   for seed in 1 2; do
-    # shellcheck disable=SC2046
-    bench run --seed "$seed" "${COMMON[@]}" --precision "$PRECISION" $(steps "$STEPS") --model pca --model glo-mse-pca --model glo-lap1-pca; bundle
+    glo_pca "$seed"; bundle
   done
 fi
 if [ "$LAP1_PAPER" = 1 ] && want lap1paper; then
@@ -143,6 +179,6 @@ if [ "$every" = 0 ]; then
   echo "scripts/report_budget.sh: ROWS=\"$ROWS\" done; the report is written by the run of all steps (ROWS unset)"
   exit 0
 fi
-# the main page, into this script's tree; it shows the dataset's other pages in reports/
-# (-lap1paper, -plateau) side by side
-(cd "$HERE" && python -m bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA")
+# the page, into this script's tree; it shows the dataset's other pages in reports/
+# (-lap1paper, -plateau, -paper, -tuned) side by side
+(cd "$HERE" && python -m bench report --dataset "$DATASET" --runs "$STORE" --out reports --data-root "$DATA" --page "$PAGE")

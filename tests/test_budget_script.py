@@ -121,3 +121,29 @@ def test_the_paper_profile_trains_64_wide_and_scores_a_seeded_subset(script):
     assert "--eval-train-n 1000 --eval-test-n 500 --fid-n 500 --set eval.heldout_n=300" in train
     r, _calls = run("celeba64", "store", "data", PROFILE="gpu")
     assert r.returncode == 2 and "PROFILE must be cpu or paper" in r.stderr
+    # its page is its own: the cpu profile's reports/celeba64 is never overwritten
+    r, calls = run("celeba64", "store", "data", PROFILE="paper")
+    assert r.returncode == 0, r.stderr
+    (report,) = [args for _, args in calls if args.split()[2] == "report"]
+    assert report.endswith("--page celeba64-paper")
+    assert "--lap1 paper" not in " ".join(a for _, a in calls)  # no second -lap1paper page
+
+
+def test_tuned_rates_train_each_loss_at_its_own_settings_onto_their_own_page(script):
+    run, tmp, pin = script
+    r, calls = run("celeba64", "store", "data", MSE_SET="lr_z=30 weight_init=default",
+                   LAP1_SET="lr_z=3 weight_init=default")
+    assert r.returncode == 0, r.stderr
+    trains = [args for _, args in calls if args.startswith("-m bench run ")]
+    assert len(trains) == 9  # PCA, GLO-MSE-PCA, GLO-Lap1-PCA for seeds 0, 1, 2; nothing else
+    for seed, (pca, mse, lap1) in enumerate(zip(trains[::3], trains[1::3], trains[2::3], strict=True)):
+        assert all(f"--seed {seed} " in t for t in (pca, mse, lap1))
+        assert pca.endswith("--model pca")
+        assert "--set lr_z=30 --set weight_init=default --model glo-mse-pca" in mse
+        assert "--set lr_z=3 --set weight_init=default --model glo-lap1-pca" in lap1
+        assert "--steps 31800" in mse and "--steps 31800" in lap1
+    assert not any("random" in t or "gan-" in t or "vae-" in t for t in trains)
+    assert calls[-1][1].split()[2] == "report" and calls[-1][1].endswith("--page celeba64-tuned")
+    # the GAN is no step of a tuned page
+    r, _ = run("celeba64", "store", "data", MSE_SET="lr_z=30", ROWS="gan")
+    assert r.returncode == 2 and "ROWS: 'gan' is not a step" in r.stderr
