@@ -34,9 +34,14 @@ def test_values_reach_nested_fields_with_their_types():
     assert c.eval.train_n == 123 and c.eval.lap.level_norm == "mean"
     # recorded typed, so lr_z=30 and lr_z=30.0 are one run; invert.steps stands for a flag
     # (--invert-steps) and is not listed: its value is in the config like the flag's
-    assert c.overrides == ("lr_z=30.0", "ngf=16", "loss.lap.weight_base=2.0", "init=random",
-                           "eval.train_n=123", "eval.lap.level_norm=mean")
+    assert c.overrides == ("eval.lap.level_norm=mean", "eval.train_n=123", "init=random",
+                           "loss.lap.weight_base=2.0", "lr_z=30.0", "ngf=16")
     assert cfg("glo-lap1-pca", "lr_z=30.0").overrides == cfg("glo-lap1-pca", "lr_z=3e1").overrides
+    # the same settings in another order are the same run (a sweep spec's grid keys reordered
+    # must not train its finished points again); a key given twice: the last value wins
+    assert cfg("glo-mse-pca", "weight_init=default", "lr_g=0.3", "lr_z=30").to_dict() \
+        == cfg("glo-mse-pca", "lr_z=30", "lr_g=0.3", "weight_init=default").to_dict()
+    assert cfg("glo-mse-pca", "lr_z=3", "lr_g=0.3", "lr_z=30").overrides == ("lr_g=0.3", "lr_z=30.0")
     assert cfg("vae-mse", "kl_weight=0.5").model.kl_weight == 0.5
 
 

@@ -57,9 +57,10 @@ def resolve(spec: RunSpec, method: str, n_train: int, resolution: int, *,
     family, variant = METHODS[method]
     device, ov = spec.device, spec.overrides
     sets = typed(ov.sets, family)  # `--set` keys of this family, typed
-    # recorded typed (lr_z=10 and 10.0 are one run); the flags' keys are not: --set steps=N
-    # and --steps N are the same run
-    applied = tuple(f"{k}={v}" for k, v in sets.items() if k not in SHORTHANDS)
+    # recorded typed (lr_z=10 and 10.0 are one run) and by key (the keys are distinct, so
+    # their order changes nothing: --set a=1 --set b=2 and --set b=2 --set a=1 are one run);
+    # the flags' keys are not: --set steps=N and --steps N are the same run
+    applied = tuple(f"{k}={v}" for k, v in sorted(sets.items()) if k not in SHORTHANDS)
     # the keys the flags stand for behave exactly like them (and win over them)
     ov = replace(ov, **{name: sets.pop(key) for key, name in SHORTHANDS.items() if key in sets})
     profile = spec.profile or ("paper" if device.startswith("cuda") else "cpu")
