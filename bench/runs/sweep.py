@@ -422,7 +422,7 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     x = spec.x_key()
     mean, lo, hi = (f"{spec.metric} {s}" for s in ("mean", "min", "max"))
     data = [r for r in rows if r.get(mean) is not None and r["point"] != "baseline"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=110)
     numeric = x is not None and all(isinstance(r.get(x), (int, float)) for r in data)
     series: dict[str, list[dict]] = {}
     for r in data:  # one line per method (and per value of the other swept keys, on an axis)
@@ -442,8 +442,11 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
                     linestyle="-" if numeric else "none")  # categories: no line between
     if not numeric:
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    elif data and min(r[x] for r in data) > 0 and max(r[x] for r in data) / min(r[x] for r in data) > 10:
+    elif data and min(r[x] for r in data) > 0 and max(r[x] for r in data) / min(r[x] for r in data) >= 10:
         ax.set_xscale("log")
+        ticks = sorted({r[x] for r in data})
+        ax.set_xticks(ticks, [_fmt(t) for t in ticks])  # the swept values, not powers of 10
+        ax.minorticks_off()
     values = [r[mean] for r in data]
     if values and min(values) > 0 and max(values) / min(values) > 5:
         ax.set_yscale("log")
@@ -454,7 +457,7 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
     ax.set_ylabel(spec.metric + (" (MSE per pixel, [-1, 1])" if "mse" in spec.metric else ""))
     ax.set_title(f"{spec.name} ({spec.dataset}); bars: min-max over seeds", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the lines
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
