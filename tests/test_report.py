@@ -389,3 +389,56 @@ def test_seconds_from_two_cpus_are_never_one_figure_and_partial_seconds_are_name
     assert cost["missing_seed0"] == [TABLE1_METHODS[-1]]
     assert cost["partial_seconds"] == sorted([rows[0]["run"], rows[-1]["run"]])
     assert "Lower bounds" in cost["text"]
+
+
+def test_a_page_whose_store_is_gone_is_redrawn_from_its_report_json(store, tmp_path):
+    """`bench report --redraw reports/X` for a committed page made on another machine: an
+    older page's table of "not computed" cells and its note naming the writer's own cache
+    folder become the one portable line, the page links the pages now beside it, and every
+    other section (the numbers) is byte for byte as generated."""
+    import shutil
+
+    root, _ = store
+    out = tmp_path / "reports"
+    shutil.copytree(root / "reports" / "lfw25", out / "lfw25")
+    folder = out / "lfw25"
+    # age the page into the form an older `bench report` wrote (reports/celeba32 at 9ccf6a0)
+    machine = "/home/someone/.cache/torch/hub/checkpoints/weights-inception-2015-12-05-6726825d.pth"
+    old_note = (f"FID/KID/precision/recall not computed: put weights-inception-2015-12-05-"
+                f"6726825d.pth (SHA-256 starting 6726825d) at {machine} or pass --fid-weights "
+                f"PATH / set $BENCH_FID_WEIGHTS; `bench fid fetch` says how to get it once.")
+    cells = "".join("<td>not computed</td>" for _ in range(6))
+    old_section = ('<h2 id="quality">Sample quality (torch-fidelity)</h2>\n'
+                   '<div class="scroll"><table id="quality-table"><tr><th>Method</th><th>FID'
+                   '</th><th>KID x 1e3</th><th>precision</th><th>recall</th><th>recon FID</th>'
+                   f'<th>n</th></tr>\n<tr><td>PCA</td>{cells}</tr></table></div>\n'
+                   f"<p><small>{old_note}</small></p>\n")
+    page = (folder / "index.html").read_text()
+    start, end = page.index('<h2 id="quality">'), page.index('<h2 id="figure1">')
+    (folder / "index.html").write_text(page[:start] + old_section + page[end:])
+    report = json.loads((folder / "report.json").read_text())
+    report["sample_quality"] = {"rows": [{"FID": "not computed", "KID x 1e3": "not computed",
+                                          "Method": "PCA", "n": "not computed",
+                                          "precision": "not computed", "recall": "not computed",
+                                          "recon FID": "not computed"}],
+                                "settings": None, "note": old_note}
+    (folder / "report.json").write_text(json.dumps(report))
+    shutil.copytree(folder, out / "lfw25-later")  # a page written beside it since
+
+    for _ in range(2):  # a second redraw leaves one stamp
+        r = CliRunner().invoke(main, ["report", "--redraw", str(folder)])
+        assert r.exit_code == 0, r.output
+    redrawn = (folder / "index.html").read_text()
+    assert "/home/someone" not in redrawn and "not computed</td>" not in redrawn
+    assert 'id="quality-table"' not in redrawn and "$TORCH_HOME/hub/checkpoints/" in redrawn
+    assert '<a href="../lfw25-later/index.html">lfw25-later</a>' in redrawn
+    assert redrawn.count('id="redrawn"') == 1
+    for a, b in (('<h2 id="claims">', '<h2 id="quality">'), ('<h2 id="figure1">', "</html>")):
+        assert redrawn[redrawn.index(a):redrawn.index(b)] == page[page.index(a):page.index(b)]
+    after = json.loads((folder / "report.json").read_text())
+    assert after["sample_quality"]["rows"] == [] and "/home/" not in after["sample_quality"]["note"]
+    assert after["related_pages"] == ["lfw25-later"] and after["redrawn"]["when"]
+    assert after["table1"] == report["table1"] and after["claims"] == report["claims"]
+
+    bad = CliRunner().invoke(main, ["report", "--redraw", str(tmp_path / "nothing")])
+    assert bad.exit_code != 0 and "report.json" in bad.output and "Traceback" not in bad.output

@@ -12,6 +12,7 @@ from bench import api
 from bench.cli.common import DATA_ROOT, _root
 from bench.report.bundle import bundle_runs
 from bench.report.convergence import export_curves
+from bench.report.page import redraw_page
 from bench.report.timing import compare, store_rows, table
 from bench.runs.listing import export_runs, runs_table
 from bench.runtime.errors import BenchError
@@ -76,10 +77,22 @@ def times_cmd(store: Path, after: Path | None, json_out: Path | None) -> None:
               help="Folder name under --out (default: the dataset's name), for a second page "
                    "of one dataset, e.g. celeba64-lap1paper from another store; the "
                    "dataset's pages link each other and show their rows side by side.")
+@click.option("--redraw", "redraw", type=click.Path(path_type=Path, file_okay=False),
+              multiple=True,
+              help="Draw this committed page (e.g. reports/celeba64) again from its own "
+                   "report.json, with today's page layout and links to the pages beside it, "
+                   "for a page whose store is gone; no store is read. Repeatable.")
 def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None,
-               allow_mixed: bool, page: str | None) -> None:
+               allow_mixed: bool, page: str | None, redraw: tuple[Path, ...]) -> None:
     """Table 1, Figure 1 and the paper's figures next to the paper's numbers."""
 
+    if redraw:
+        if datasets or page is not None:
+            raise BenchError("--redraw draws pages from their report.json: leave out "
+                             "--dataset and --page")
+        for folder in redraw:
+            click.echo(f"{redraw_page(folder)}/index.html redrawn from its report.json")
+        return
     if not datasets:
         datasets = api.datasets(runs_dir)
     if not datasets:

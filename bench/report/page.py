@@ -33,6 +33,7 @@ from bench.report.gather import code_versions, collect, per_method_metrics
 from bench.report.paper import METHOD_LABELS, PAPER_COLUMNS, label
 from bench.report.related import load_related, related_folders, side_by_side
 from bench.report.sections import (
+    QUALITY_COLUMNS,
     code_rows,
     convergence,
     data_note,
@@ -113,6 +114,12 @@ def code_spans(text: object) -> str:
     (the same sentences go to report.json and the markdown table as they are)."""
 
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(text), quote=False)))
+
+
+def _templates() -> Environment:
+    env = Environment(loader=PackageLoader("bench.report", "templates"), autoescape=True)
+    env.filters["code"] = code_spans
+    return env
 
 
 def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | None = None,
@@ -223,9 +230,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         report["data_note"] = dnote
     report["side_by_side"] = side_by_side(page, report, load_related(others, dataset))
     atomic_write_json(out / "report.json", report)
-    env = Environment(loader=PackageLoader("bench.report", "templates"), autoescape=True)
-    env.filters["code"] = code_spans
-    html_page = env.get_template("report.html.j2").render(
+    html_page = _templates().get_template("report.html.j2").render(
         dataset=dataset, caption=caption, rows=rows, figure=figure, grids=grids,
         labels=METHOD_LABELS, settings=settings, lap=json.dumps(lap), mixed=mixed,
         quality=quality, quality_note=qnote, data_note=dnote, claims=claims, help=COLUMN_HELP, codes=codes,
@@ -235,3 +240,62 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
         esc=html.escape)
     atomic_write_text(out / "index.html", html_page)
     return out, to_text(rows)
+
+
+#: where `redraw_page` splices its sections into a page's index.html
+_QUALITY = re.compile(r'<h2 id="quality">.*?(?=<h2 id=)', re.S)
+_RELATED = re.compile(r"<p><small>Other reports of this dataset: .*?</small></p>\n")
+_REDRAWN = re.compile(r'<p id="redrawn">.*?</p>\n')
+_CLAIMS = '<h2 id="claims">'
+_GENERATED = re.compile(r"<p><small>generated .*?</small></p>\n", re.S)
+
+
+def redraw_page(folder: Path) -> Path:
+    """Draw a committed page's sample-quality section and its links to the dataset's other
+    pages again, with today's rules, from its own report.json and the pages beside it: for a
+    page whose store is gone (made on another machine), so ``bench report`` cannot rewrite it.
+    The sample-quality section is re-derived from the recorded rows and settings (one line and
+    no table where nothing was computed; a note that names no folder of the machine that wrote
+    it). Every measured number and every other section stays as written; the page and its
+    report.json say when and what was redrawn. Returns the folder."""
+    folder = Path(folder)
+    try:
+        report = json.loads((folder / "report.json").read_text())
+        page = (folder / "index.html").read_text()
+    except FileNotFoundError as e:
+        raise BenchError(f"{folder}: no {Path(e.filename).name}: --redraw takes a page folder "
+                         f"written by `bench report` (e.g. reports/celeba64)") from None
+    except ValueError as e:
+        raise BenchError(f"{folder / 'report.json'}: not JSON ({e}); restore it with "
+                         f"`git checkout -- {folder / 'report.json'}`") from None
+    if not (_QUALITY.search(page) and _GENERATED.search(page) and _CLAIMS in page):
+        raise BenchError(f"{folder / 'index.html'}: not a page `bench report` wrote (no "
+                         f"sample-quality or claims section); write it with `bench report`")
+    recorded = report["sample_quality"]
+    settings = recorded["settings"]
+    rows = [] if settings is None else [{k: r[k] for k in QUALITY_COLUMNS if k in r}
+                                        for r in recorded["rows"]]  # report.json sorts keys
+    measured = sum(t["state"] == "complete" for t in report["table1"])
+    note = quality_note(rows, settings, measured)
+    report["sample_quality"] = {"rows": rows, "settings": settings, "note": note}
+    env = _templates()
+    quality = env.get_template("_quality.html.j2").render(quality=rows, quality_note=note,
+                                                           help=COLUMN_HELP)
+    page = _QUALITY.sub(lambda _: quality + "\n", page, count=1)
+    others = related_folders(folder.parent, safe_name(report["dataset"]), folder.name)
+    report["related_pages"] = [f.name for f in others]
+    related = env.get_template("_related.html.j2").render(
+        related=[(f.name, f"../{f.name}/index.html") for f in others])
+    related = related + "\n" if related else ""
+    page = (_RELATED.sub(lambda _: related, page, count=1) if _RELATED.search(page)
+            else page.replace(_CLAIMS, related + _CLAIMS, 1))
+    when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    report["redrawn"] = {"when": when, "sections": ["sample quality", "links to other pages"]}
+    stamp = (f'<p id="redrawn"><small>Redrawn {when} by <code>bench report --redraw</code> '
+             f"from its report.json: the sample-quality section and the links to this "
+             f"dataset's other pages; every number is as generated.</small></p>\n")
+    page = _REDRAWN.sub("", page, count=1)  # a second redraw replaces the first's stamp
+    page = _GENERATED.sub(lambda m: m.group(0) + stamp, page, count=1)
+    atomic_write_json(folder / "report.json", report)
+    atomic_write_text(folder / "index.html", page)
+    return folder

@@ -19,6 +19,9 @@ from bench.report.gather import MethodRuns
 from bench.report.paper import label
 from bench.report.tables import _fmt
 
+#: the sample-quality table's columns, in the page's order
+QUALITY_COLUMNS = ("Method", "FID", "KID x 1e3", "precision", "recall", "recon FID", "n")
+
 
 def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | None]:
     """The sample-quality table (first seed's run) and the settings it was measured with;
