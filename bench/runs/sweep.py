@@ -440,11 +440,11 @@ def _plot(spec: SweepSpec, rows: list[dict], path: Path) -> None:
         err = np.array([[r[mean] - r[lo] for r in pts], [r[hi] - r[mean] for r in pts]])
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name,
                     linestyle="-" if numeric else "none")  # categories: no line between
+    ticks = sorted({r[x] for r in data}) if numeric else []  # the swept values
     if not numeric:
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    elif data and min(r[x] for r in data) > 0 and max(r[x] for r in data) / min(r[x] for r in data) >= 10:
+    elif ticks and ticks[0] > 0 and ticks[-1] / ticks[0] >= 10:
         ax.set_xscale("log")
-        ticks = sorted({r[x] for r in data})
         ax.set_xticks(ticks, [_fmt(t) for t in ticks])  # the swept values, not powers of 10
         ax.minorticks_off()
     values = [r[mean] for r in data]
