@@ -287,3 +287,40 @@ def test_no_committed_page_names_a_folder_of_the_machine_that_wrote_it():
             where = re.search(r"(/root|/home|/Users|/work|/tmp)/[^\s\"'<]*", text)
             assert where is None, f"{f} names {where.group(0)}: `bench report --redraw {page.parent}`"
             assert "not computed</td>" not in text, f"{f} draws a table of 'not computed' cells"
+
+
+def test_the_rates_and_init_table_matches_the_stored_runs():
+    """docs/results/celeba64.md's table of GLO at the paper's rates, at each loss's best rates
+    and with PyTorch's init (31,800 steps, seed 0) against the committed runs that made it:
+    budget/celeba64.json (the paper's rates, DCGAN's init), celeba64-tuned.json and
+    celeba64-init.json, each row's run found by its method and its --set values."""
+    runs = {}
+    for name in ("celeba64", "celeba64-tuned", "celeba64-init"):
+        path = DOCS / "budget" / f"{name}.json"
+        for r in stored(f"budget/{name}") if path.is_file() else []:
+            c = r["config"]
+            if c["seed"] != 0:
+                continue
+            sets = dict(kv.split("=", 1) for kv in c.get("overrides", []))
+            key = (c["method"], float(sets.get("lr_g", 1)), float(sets.get("lr_z", 10)),
+                   sets.get("weight_init", "dcgan"))
+            runs.setdefault(key, r)
+    inits = {"DCGAN's": "dcgan", "PyTorch's": "default"}
+    rows = table((DOCS / "results" / "celeba64.md").read_text(), "| row | lr_g, lr_z, init |")
+    for row in rows:
+        row = {k: v.replace("**", "") for k, v in row.items()}  # bold: the tuned rows
+        method = method_of(row["row"])
+        if method == "pca":
+            key = ("pca", 1.0, 10.0, "dcgan")
+        else:
+            lr_g, lr_z, init = (s.strip() for s in row["lr_g, lr_z, init"].split(","))
+            key = (method, float(lr_g), float(lr_z), inits[init])
+        run = runs[key]
+        for col, got in (("train MSE", run["train"]["mse"]), ("test MSE", run["test"]["mse"]),
+                         ("held-out LFW", run["heldout"]["mse"])):
+            assert cells(row[col], 1)[0] == f"{got:.5f}", (row["row"], col, got)
+        if method != "pca":
+            cell = row["codes: stored / re-inverted, cosine to init"]
+            assert tuple(cells(cell, 2)) == codes(run), row["row"]
+            assert cells(cell, 3)[2] == f"{run['codes']['cosine_to_init_mean']:.3f}", row["row"]
+    assert len(rows) >= 5
