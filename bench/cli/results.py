@@ -79,9 +79,10 @@ def times_cmd(store: Path, after: Path | None, json_out: Path | None) -> None:
                    "dataset's pages link each other and show their rows side by side.")
 @click.option("--redraw", "redraw", type=click.Path(path_type=Path, file_okay=False),
               multiple=True,
-              help="Draw this committed page (e.g. reports/celeba64) again from its own "
-                   "report.json, with today's page layout and links to the pages beside it, "
-                   "for a page whose store is gone; no store is read. Repeatable.")
+              help="Draw this committed page's (e.g. reports/celeba64) sample-quality "
+                   "section and its links to the pages beside it again from its own "
+                   "report.json, with today's rules, for a page whose store is gone; every "
+                   "number stays as generated and no store is read. Repeatable.")
 def report_cmd(datasets, runs_dir: Path, out: Path, data_root: Path | None,
                allow_mixed: bool, page: str | None, redraw: tuple[Path, ...]) -> None:
     """Table 1, Figure 1 and the paper's figures next to the paper's numbers."""
