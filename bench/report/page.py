@@ -31,7 +31,7 @@ from bench.report.evidence import claim_evidence
 from bench.report.figures import GRID_NAMES, _display_width, make_figures
 from bench.report.gather import code_versions, collect, per_method_metrics
 from bench.report.paper import METHOD_LABELS, PAPER_COLUMNS, label
-from bench.report.related import load_related, related_folders, side_by_side
+from bench.report.related import load_related, page_links, related_folders, side_by_side
 from bench.report.sections import (
     QUALITY_COLUMNS,
     code_rows,
@@ -211,7 +211,7 @@ def write_report(dataset: str, runs_dir: Path, out_dir: Path, data_root: Path | 
     lap = laps[0]["lap"] if len(laps) == 1 else (laps or None)  # several: each with its runs
     same_images = scored_images_note(results)
     others = related_folders(out_dir, safe_name(dataset), page)
-    related = [(f.name, f"../{f.name}/index.html") for f in others]
+    related = page_links(others)
     mixed = ("Mixed code versions (reported with --allow-mixed): "
              + "; ".join(f"{sha}: {', '.join(ms)}" for sha, ms in versions.items())
              if len(versions) > 1 else "")
@@ -284,8 +284,7 @@ def redraw_page(folder: Path) -> Path:
     page = _QUALITY.sub(lambda _: quality + "\n", page, count=1)
     others = related_folders(folder.parent, safe_name(report["dataset"]), folder.name)
     report["related_pages"] = [f.name for f in others]
-    related = env.get_template("_related.html.j2").render(
-        related=[(f.name, f"../{f.name}/index.html") for f in others])
+    related = env.get_template("_related.html.j2").render(related=page_links(others))
     related = related + "\n" if related else ""
     page = (_RELATED.sub(lambda _: related, page, count=1) if _RELATED.search(page)
             else page.replace(_CLAIMS, related + _CLAIMS, 1))

@@ -70,6 +70,11 @@ def related_folders(out_dir: Path, safe: str, page: str) -> list[Path]:
     return [f for f in folders if f.name != page and (f / "index.html").is_file()]
 
 
+def page_links(folders: list[Path]) -> list[tuple[str, str]]:
+    """(name, relative href) of each page folder, as a page beside them links it."""
+    return [(f.name, f"../{f.name}/index.html") for f in folders]
+
+
 def load_related(folders: list[Path], dataset: str) -> list[tuple[str, dict]]:
     """(folder name, report.json) of each folder whose readable report.json is of ``dataset``."""
     found = []

@@ -34,8 +34,7 @@ def quality_rows(results: dict[str, MethodRuns]) -> tuple[list[dict], dict | Non
         fid = res.runs[0]["metrics"].get("fidelity")
         row = {"Method": label(method)}
         if not fid:
-            row.update({k: "not computed" for k in ("FID", "KID x 1e3", "precision", "recall",
-                                                   "recon FID", "n")})
+            row.update({k: "not computed" for k in QUALITY_COLUMNS[1:]})
         else:
             settings = settings or fid.get("settings")
             s = fid["samples_vs_test"]
