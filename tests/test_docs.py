@@ -314,12 +314,43 @@ def test_the_rates_and_init_table_matches_the_stored_runs():
         else:
             lr_g, lr_z, init = (s.strip() for s in row["lr_g, lr_z, init"].split(","))
             key = (method, float(lr_g), float(lr_z), inits[init])
-        run = runs[key]
-        for col, got in (("train MSE", run["train"]["mse"]), ("test MSE", run["test"]["mse"]),
-                         ("held-out LFW", run["heldout"]["mse"])):
-            assert cells(row[col], 1)[0] == f"{got:.5f}", (row["row"], col, got)
-        if method != "pca":
-            cell = row["codes: stored / re-inverted, cosine to init"]
-            assert tuple(cells(cell, 2)) == codes(run), row["row"]
-            assert cells(cell, 3)[2] == f"{run['codes']['cosine_to_init_mean']:.3f}", row["row"]
+        assert_row_is_run(row, runs[key])
     assert len(rows) >= 5
+
+
+def assert_row_is_run(row: dict[str, str], run: dict) -> None:
+    """A row of the 'train MSE | test MSE | held-out LFW | codes: ...' tables is its run."""
+    for col, got in (("train MSE", run["train"]["mse"]), ("test MSE", run["test"]["mse"]),
+                     ("held-out LFW", run["heldout"]["mse"])):
+        assert cells(row[col], 1)[0] == f"{got:.5f}", (row["row"], col, got)
+    if run["config"]["method"] != "pca":
+        cell = row["codes: stored / re-inverted, cosine to init"]
+        assert tuple(cells(cell, 2)) == codes(run), row["row"]
+        assert cells(cell, 3)[2] == f"{run['codes']['cosine_to_init_mean']:.3f}", row["row"]
+
+
+def test_the_paper_widths_table_matches_the_stored_runs():
+    """docs/results/celeba64.md's table of GLO at the paper's widths and batch beside the cpu
+    widths (31,800 steps, seed 0, the paper's rates) against the committed runs:
+    budget/celeba64-paper.json and budget/celeba64.json, each row's run found by its method,
+    ngf and batch; every paper-widths run committed has its row."""
+    runs = {}
+    for name in ("celeba64", "celeba64-paper"):
+        for r in stored(f"budget/{name}"):
+            c = r["config"]
+            if c["seed"] != 0 or (c.get("overrides") or []) not in ([], ["eval.heldout_n=300"]):
+                continue
+            m = c["model"]
+            key = (c["method"], m.get("ngf"), m.get("batch_size"))
+            runs.setdefault(key, r)
+    rows = table((DOCS / "results" / "celeba64.md").read_text(), "| row | ngf, batch |")
+    seen = set()
+    for row in rows:
+        method = method_of(row["row"])
+        ngf, batch = (s.strip() for s in row["ngf, batch"].split(","))
+        key = (method, None, None) if method == "pca" else (method, int(ngf), int(batch))
+        assert_row_is_run(row, runs[key])
+        seen.add(key)
+    paper = {(r["config"]["method"], r["config"]["model"].get("ngf"),
+              r["config"]["model"].get("batch_size")) for r in stored("budget/celeba64-paper")}
+    assert paper <= seen, paper - seen
