@@ -334,15 +334,17 @@ def test_the_paper_widths_table_matches_the_stored_runs():
     widths (31,800 steps, seed 0, the paper's rates) against the committed runs:
     budget/celeba64-paper.json and budget/celeba64.json, each row's run found by its method,
     ngf and batch; every paper-widths run committed has its row."""
+    def widths(r: dict) -> tuple[str, int | None, int | None]:
+        c = r["config"]
+        return c["method"], c["model"].get("ngf"), c["model"].get("batch_size")
+
     runs = {}
     for name in ("celeba64", "celeba64-paper"):
         for r in stored(f"budget/{name}"):
             c = r["config"]
             if c["seed"] != 0 or (c.get("overrides") or []) not in ([], ["eval.heldout_n=300"]):
                 continue
-            m = c["model"]
-            key = (c["method"], m.get("ngf"), m.get("batch_size"))
-            runs.setdefault(key, r)
+            runs.setdefault(widths(r), r)
     rows = table((DOCS / "results" / "celeba64.md").read_text(), "| row | ngf, batch |")
     seen = set()
     for row in rows:
@@ -351,6 +353,5 @@ def test_the_paper_widths_table_matches_the_stored_runs():
         key = (method, None, None) if method == "pca" else (method, int(ngf), int(batch))
         assert_row_is_run(row, runs[key])
         seen.add(key)
-    paper = {(r["config"]["method"], r["config"]["model"].get("ngf"),
-              r["config"]["model"].get("batch_size")) for r in stored("budget/celeba64-paper")}
+    paper = {widths(r) for r in stored("budget/celeba64-paper")}
     assert paper <= seen, paper - seen
