@@ -32,7 +32,7 @@ def stored(name: str) -> list[dict]:
 
 def method_of(label: str) -> str:
     """A table row's method: 'GLO-Lap1-PCA (`equal` Lap1)' or 'PCA, seeds 1 and 2' -> its id."""
-    return METHODS[re.split(r"[ ,(]", label)[0]]
+    return METHODS[re.split(r"[ ,(]", label.strip("*"))[0]]
 
 
 def table(md: str, heading: str) -> list[dict[str, str]]:
@@ -149,7 +149,7 @@ def test_the_claims_tables_are_the_committed_reports():
     """docs/results/celeba64.md's claims under each setting and celeba128.md's claims table
     read back against the pages' report.json."""
     columns = {"plateau, cpu widths": "celeba64-plateau", "budget, cpu widths": "celeba64",
-               "budget, `--lap1 paper`": "celeba64-lap1paper",
+               "budget, paper widths": "celeba64-paper", "budget, `--lap1 paper`": "celeba64-lap1paper",
                "budget, tuned rates": "celeba64-tuned", "CelebA-128 budget": "celeba128"}
     claims = {col: {c["claim"]: c for c in report_json(page)["claims"]}
               for col, page in columns.items()}
@@ -355,3 +355,27 @@ def test_the_paper_widths_table_matches_the_stored_runs():
         seen.add(key)
     paper = {widths(r) for r in stored("budget/celeba64-paper")}
     assert paper <= seen, paper - seen
+
+
+def test_the_paper_widths_image_counts_are_the_bundled_per_image_errors():
+    """The paper-widths section's image-for-image counts (on how many scored images each loss's
+    reconstruction is the closer) read back against the two bundled runs' per_image.npz."""
+    np = pytest.importorskip("numpy")
+    text = (DOCS / "results" / "celeba64.md").read_text()
+    section = text[text.index("### At the paper's widths and batch"):text.index("## The other rows")]
+    bundle = DOCS / "celeba64-paper" / "runs" / "celeba64"
+    seed0 = {r["config"]["method"]: r["run"] for r in stored("budget/celeba64-paper")
+             if r["config"]["seed"] == 0}
+    lap1, mse = (np.load(bundle / seed0[m] / "per_image.npz") for m in ("glo-lap1-pca", "glo-mse-pca"))
+    closer = {}
+    for split in ("train", "test", "heldout"):
+        assert (lap1[f"{split}_index"] == mse[f"{split}_index"]).all(), split
+        closer[split] = (int((lap1[f"{split}_mse"] < mse[f"{split}_mse"]).sum()),
+                         int((mse[f"{split}_mse"] < lap1[f"{split}_mse"]).sum()), len(lap1[f"{split}_mse"]))
+    flat = " ".join(section.split())
+    n_lap1, _, n = closer["train"]
+    assert f"Lap1's reconstruction is the closer on {n_lap1} of the {n:,} scored training images" in flat
+    _, n_mse, n = closer["test"]
+    assert f"MSE's reconstruction is the closer on {n_mse} of {n} test images" in flat
+    _, n_mse, n = closer["heldout"]
+    assert f"behind; {n_mse} of {n})" in flat
