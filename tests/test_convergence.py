@@ -136,6 +136,37 @@ def test_a_claim_between_rows_of_different_budgets_says_so_whatever_its_verdict(
     assert "unequal" not in by_name["GAN-Lap1's MSE is about 1.5x GAN-MSE's (band 1.3-1.8)"]["why"]
 
 
+def test_a_train_mse_verdict_the_test_images_disagree_with_says_so(tmp_path):
+    """GLO-Lap1-PCA at the paper's widths (CelebA-64, seed 0): ahead of GLO-MSE-PCA on the
+    training images, behind on the test images. The held claim names the reversal; a claim
+    whose test images agree (GLO against PCA) and a run with no test score say nothing."""
+    values = {"glo-lap1-pca": (0.01281, 0.01653), "glo-mse-pca": (0.01439, 0.01585),
+              "pca": (0.01896, 0.01956)}
+    runs = {}
+    for method, (train, test) in values.items():
+        runs[method] = _write_run(tmp_path / method, method, [0.1, 0.09], train_mse=train)
+        runs[method]["metrics"]["test"] = {"mse": test}
+    results = {m: MethodRuns(m, "complete", [r]) for m, r in runs.items()}
+    claims = evaluate_claims(per_method_metrics(results))
+    claim_evidence(claims_for(None), claims, results, {}, None)
+    by_name = {c["claim"]: c for c in claims}
+    lap1 = by_name["Lap1-trained GLO beats MSE-trained GLO on MSE (PCA init)"]
+    assert lap1["holds"] is True
+    assert "the order reverses: the lead is on the training images only" in lap1["why"]
+    assert "GLO, Lap1, PCA init 0.01653, GLO, MSE, PCA init 0.01585 (-4.3%)" in lap1["why"]
+    assert by_name["GLO (Lap1, PCA init) reconstructs better than PCA"]["why"] == ""
+    # the other way round: a claim that fails on the training images and holds on the test ones
+    runs["glo-lap1-pca"]["metrics"] = {"train": {"mse": 0.01500}, "test": {"mse": 0.01500}}
+    claims = evaluate_claims(per_method_metrics(results))
+    claim_evidence(claims_for(None), claims, results, {}, None)
+    lap1 = next(c for c in claims if c["claim"] == lap1["claim"])
+    assert lap1["holds"] is False
+    assert "the order holds: the loss is on the training images only" in lap1["why"]
+    del runs["glo-lap1-pca"]["metrics"]["test"]  # not scored on test: nothing to say
+    claim_evidence(claims_for(None), claims, results, {}, None)
+    assert "test images" not in next(c for c in claims if c["claim"] == lap1["claim"])["why"]
+
+
 def test_a_failed_gan_ratio_names_the_lap1_weighting_its_runs_inverted_with(tmp_path):
     """GAN-Lap1 at 1.16x GAN-MSE (CelebA-128 with the default `equal` Lap1): the failed claim
     says which weighting the runs used and which flag gives the paper's."""

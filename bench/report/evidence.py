@@ -7,7 +7,7 @@ import numpy as np
 
 from bench.core.losses import lap1_variant_name
 from bench.core.spectrum import flatness
-from bench.report.claims import Claim, run_value
+from bench.report.claims import Claim, relative_margin, run_value
 from bench.report.gather import MethodRuns, _mean_metric
 from bench.report.paper import label
 
@@ -84,22 +84,50 @@ def _unequal_budgets(claim: Claim, results: dict[str, MethodRuns]) -> str:
                                                      for m, b in budgets.items())
 
 
+def _test_images(claim: Claim, held: bool, results: dict[str, MethodRuns]) -> str:
+    """For a claim judged on train MSE: the pairs whose order on the test images disagrees
+    with the verdict (a lead on the training images alone is what a wider net that fits a
+    small training set gives); '' where the test images agree or were not scored."""
+    if claim.metric != "train_mse" or claim.band is not None:
+        return ""
+    better = _mean_metric(results, claim.better, "test_mse")
+    if better is None:
+        return ""
+    against = []
+    for worse in claim.worse:
+        other = _mean_metric(results, worse, "test_mse")
+        if other is None:
+            continue
+        margin = relative_margin(better, other)
+        if (margin > 0) != held:
+            against.append(f"{label(claim.better)} {better:.5f}, {label(worse)} {other:.5f} "
+                           f"({margin:+.1%})")
+    if not against:
+        return ""
+    verdict = ("reverses: the lead is on the training images only" if held
+               else "holds: the loss is on the training images only")
+    return f"on the test images (test MSE, mean over seeds) the order {verdict}: " + \
+        "; ".join(against)
+
+
 def claim_evidence(judged: tuple[Claim, ...], claims: list[dict], results: dict[str, MethodRuns],
                    curves: dict[str, dict], target: float | None) -> None:
     """Give each failed claim the measured evidence of why, from the runs it compares: GLO
     codes that are not converged, training losses still falling at the end (in the last
     epoch, or by >= 1% over the last quarter of the steps), for two GLO rows whether the
     generator is behind too (re-inverted codes) and each row's Lap1, and (GLO against PCA)
-    where the GLO-MSE-PCA curve would reach PCA's train MSE."""
+    where the GLO-MSE-PCA curve would reach PCA's train MSE. Any judged claim on train MSE,
+    held or failed, also names the pairs whose order on the test images disagrees."""
     for claim, entry in zip(judged, claims, strict=True):
         entry["why"] = ""
         if claim.metric == "flatness" and entry["holds"] is not None:
             entry["why"] = _flatness_caveat(claim, results)
         budgets = _unequal_budgets(claim, results)
+        test = "" if entry["holds"] is None else _test_images(claim, entry["holds"], results)
         if entry["holds"] is not False:
-            entry["why"] = "; ".join(w for w in (entry["why"], budgets) if w)
+            entry["why"] = "; ".join(w for w in (entry["why"], budgets, test) if w)
             continue
-        why = [budgets] if budgets else []
+        why = [w for w in (budgets, test) if w]
         methods = [m for m in (claim.better, *claim.worse) if m in results]
         unconverged = []
         for m in _glo_methods(claim):
