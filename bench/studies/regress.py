@@ -225,6 +225,11 @@ def cross_platform_bands(reference: dict) -> dict | None:
             "bands": bands}
 
 
+# the planted bugs (tests/test_regress_plants.py) that stay inside the seed-spread bands, on
+# celeba32 and on lfw25: the test holds the rule to exactly these
+SEED_SPREAD_MISSES = ("GLO-Lap1 trained with MSE", "GLO code learning rate / 10")
+
+
 def choose_rule(reference: dict, key: str | None = None) -> tuple[str, str]:
     """(rule, description) for a machine with platform ``key`` (default: this one)."""
     key = key or platform_key()
@@ -247,7 +252,9 @@ def choose_rule(reference: dict, key: str | None = None) -> tuple[str, str]:
             f"{widest:.1%})")
     return "seed-spread", ("NO REFERENCE ENTRY FOR THIS PLATFORM and fewer than two platforms "
                            "measured: the seed spread "
-                           f"({reference.get('tolerance_rule', '')}), the weakest check")
+                           f"({reference.get('tolerance_rule', '')}), the weakest check: bugs "
+                           "it lets through include " + " and ".join(SEED_SPREAD_MISSES)
+                           + " (docs/regression.md)")
 
 
 def compare(reference: dict, current: dict, tight: bool = False,
