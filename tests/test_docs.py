@@ -291,31 +291,37 @@ def test_no_committed_page_names_a_folder_of_the_machine_that_wrote_it():
 
 def test_the_rates_and_init_table_matches_the_stored_runs():
     """docs/results/celeba64.md's table of GLO at the paper's rates, at each loss's best rates
-    and with PyTorch's init (31,800 steps, seed 0) against the committed runs that made it:
+    and with PyTorch's init (31,800 steps) against the committed runs that made it:
     budget/celeba64.json (the paper's rates, DCGAN's init), celeba64-tuned.json and
-    celeba64-init.json, each row's run found by its method and its --set values."""
+    celeba64-init.json, each row's run found by its method, its --set values and its seeds
+    (a row without "seed N" is seed 0); every tuned run committed, every seed, has its row."""
+    def key(r: dict) -> tuple[str, float, float, str, int]:
+        c = r["config"]
+        sets = dict(kv.split("=", 1) for kv in c.get("overrides", []))
+        return (c["method"], float(sets.get("lr_g", 1)), float(sets.get("lr_z", 10)),
+                sets.get("weight_init", "dcgan"), c["seed"])
+
     runs = {}
     for name in ("celeba64", "celeba64-tuned", "celeba64-init"):
         for r in stored(f"budget/{name}"):
-            c = r["config"]
-            if c["seed"] != 0:
-                continue
-            sets = dict(kv.split("=", 1) for kv in c.get("overrides", []))
-            key = (c["method"], float(sets.get("lr_g", 1)), float(sets.get("lr_z", 10)),
-                   sets.get("weight_init", "dcgan"))
-            runs.setdefault(key, r)
+            runs.setdefault(key(r), r)
     inits = {"DCGAN's": "dcgan", "PyTorch's": "default"}
     rows = table((DOCS / "results" / "celeba64.md").read_text(), "| row | lr_g, lr_z, init |")
+    seen = set()
     for row in rows:
         row = {k: v.replace("**", "") for k, v in row.items()}  # bold: the tuned rows
         method = method_of(row["row"])
         if method == "pca":
-            key = ("pca", 1.0, 10.0, "dcgan")
+            settings = (1.0, 10.0, "dcgan")
         else:
             lr_g, lr_z, init = (s.strip() for s in row["lr_g, lr_z, init"].split(","))
-            key = (method, float(lr_g), float(lr_z), inits[init])
-        assert_row_is_run(row, runs[key])
+            settings = (float(lr_g), float(lr_z), inits[init])
+        for seed in seeds_of(row["row"]):
+            assert_row_is_run(row, runs[(method, *settings, seed)])
+            seen.add((method, *settings, seed))
     assert len(rows) >= 5
+    tuned = {key(r) for r in stored("budget/celeba64-tuned")}
+    assert tuned <= seen, tuned - seen
 
 
 def assert_row_is_run(row: dict[str, str], run: dict) -> None:
@@ -357,17 +363,21 @@ def test_the_paper_widths_table_matches_the_stored_runs():
     assert paper <= seen, paper - seen
 
 
-def test_the_paper_widths_seed_pairs_are_the_bundled_runs():
-    """The paper-widths section's seed-against-seed table (Lap1-trained against MSE-trained):
-    each cell's two MSEs and Lap1's lead, and on how many scored images Lap1's reconstruction
-    is the closer, read back against the two bundled runs of that seed (budget json and
-    per_image.npz); every seed whose pair is committed has its row."""
+@pytest.mark.parametrize("section, end, name", [
+    ("### Each loss at its best point", "### At the paper's widths and batch", "celeba64-tuned"),
+    ("### At the paper's widths and batch", "## The other rows", "celeba64-paper"),
+])
+def test_the_seed_pairs_are_the_bundled_runs(section: str, end: str, name: str):
+    """The seed-against-seed tables (Lap1-trained against MSE-trained) of the tuned-rates and
+    the paper-widths sections: each cell's two MSEs and Lap1's lead, and on how many scored
+    images Lap1's reconstruction is the closer, read back against the two bundled runs of that
+    seed (budget json and per_image.npz); every seed whose pair is committed has its row."""
     np = pytest.importorskip("numpy")
     text = (DOCS / "results" / "celeba64.md").read_text()
-    section = text[text.index("### At the paper's widths and batch"):text.index("## The other rows")]
-    bundle = DOCS / "celeba64-paper" / "runs" / "celeba64"
+    section = text[text.index(section):text.index(end)]
+    bundle = DOCS / name / "runs" / "celeba64"
     runs: dict[int, dict[str, dict]] = {}
-    for r in stored("budget/celeba64-paper"):
+    for r in stored(f"budget/{name}"):
         runs.setdefault(r["config"]["seed"], {})[r["config"]["method"]] = r
     pairs = {s: m for s, m in runs.items() if {"glo-lap1-pca", "glo-mse-pca"} <= set(m)}
     rows = table(section, "| seed | train MSE, Lap1 / MSE |")
