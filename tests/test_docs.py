@@ -397,3 +397,25 @@ def test_the_seed_pairs_are_the_bundled_runs(section: str, end: str, name: str):
             closer = int((per[0][f"{split}_mse"] < per[1][f"{split}_mse"]).sum())
             counts.append(f"{closer:,} of {len(per[0][f'{split}_mse']):,}")
         assert row["images, train / test / held-out"] == " / ".join(counts), row["seed"]
+
+
+def _anchor(heading: str) -> str:
+    """A heading's link anchor as GitHub makes it: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_to_a_section_finds_its_heading():
+    """A link 'page.md#section' (or '#section' within a page) in README.md and docs/ lands on a
+    heading: a renamed section must not leave its links pointing nowhere."""
+    root = DOCS.parent
+    pages = [root / "README.md", *sorted(DOCS.rglob("*.md"))]
+    broken = []
+    for page in pages:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", page.read_text()):
+            linked = (page.parent / target) if target else page
+            if linked.suffix != ".md" or not linked.exists():
+                continue
+            heads = re.findall(r"^#+ (.*)$", linked.read_text(), re.M)
+            if anchor not in {_anchor(h) for h in heads}:
+                broken.append(f"{page.relative_to(root)}: {target}#{anchor}")
+    assert not broken, broken
