@@ -140,8 +140,9 @@ def test_kill_9_at_each_moment_then_resume_gives_identical_metrics(tmp_path, met
         assert re.search(r"resuming from \S+" + resumed_from, log), (moment, log[-1500:])
         assert _result(out) == straight, moment  # bitwise: same floats, same codes
         if moment == "during evaluation":  # all training ran in the killed process
-            # its final checkpoint carries its whole fit (set-up included), so the finished
-            # run's earlier seconds are the killed process's "fit done" time, not a part of it
+            # its final checkpoint carries its whole fit (set-up included, and writing it: the
+            # side file counts to after the write), so the finished run's earlier seconds are
+            # the killed process's "fit done" time, not a part of it
             # (both measured in the killed process: no comparison across processes)
             first_fit = float(re.search(r"fit done in ([0-9.]+)s", log).group(1))
             timing = json.loads((_run_dir(out) / "metrics.json").read_text())["timing"]

@@ -52,11 +52,19 @@ def verified_checkpoint_bytes(path: Path) -> bytes | None:
     checksum is missing, unreadable or does not match (a half-written or corrupt checkpoint,
     which no resume accepts)."""
     data = path.read_bytes()
+    side = _side(path)
+    want = side.get("sha256") if side is not None else None
+    return data if want is not None and want == sha256_bytes(data) else None
+
+
+def _side(path: Path) -> dict[str, Any] | None:
+    """The side file of checkpoint ``path`` (its .sha256: the checksum, and since fit time is
+    counted through it, the fit seconds once it was written); None when missing or unreadable."""
     try:
-        want = json.loads(path.with_suffix(".pt.sha256").read_text())["sha256"]
-    except (FileNotFoundError, ValueError, KeyError):
+        side = json.loads(path.with_suffix(".pt.sha256").read_text())
+    except (FileNotFoundError, ValueError):
         return None
-    return data if want == sha256_bytes(data) else None
+    return side if isinstance(side, dict) else None
 
 
 def _rotate_to_prev(last: Path) -> None:
@@ -194,7 +202,10 @@ class RunContext:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         _rotate_to_prev(last)
         atomic_write_bytes(last, data)
-        side = {"sha256": sha256_bytes(data)}
+        # the checksum's side file also carries the fit seconds once the checkpoint is on disk:
+        # a resume from it then counts writing it too (in the checkpoint's own "fit_s" it cannot)
+        side = {"sha256": sha256_bytes(data),
+                "fit_s": round(self.fit_s_earlier + self.fit_seconds(), 3)}
         atomic_write_json(last.with_suffix(".pt.sha256"), side)
         if keep:
             kept = self.ckpt_dir / f"epoch{epoch}.pt"
@@ -220,13 +231,19 @@ class RunContext:
             if not p.is_file():
                 continue
             data = verified_checkpoint_bytes(p)
+            side = _side(p) if data is not None else None
             if data is None:
                 self.log(f"checkpoint {p} is corrupt (checksum mismatch): trying the previous one")
                 continue
             state = load_tensors(io.BytesIO(data), p, map_location=self.device)
             torch.set_rng_state(state.pop("rng_cpu"))
             self.curves = list(state.pop("curves", []))
-            self.fit_s_earlier = float(state.pop("fit_s", 0.0))  # 0: written before it was kept
+            # the side file's count includes writing the checkpoint; older ones lack it, and
+            # checkpoints written before fit time was kept lack both (0)
+            fit_s = float(state.pop("fit_s", 0.0))
+            after_write = (side or {}).get("fit_s")
+            ok = isinstance(after_write, int | float) and not isinstance(after_write, bool)
+            self.fit_s_earlier = float(after_write) if ok and after_write >= fit_s else fit_s
             self.log(f"resuming from {p} (epoch {state.get('epoch')})")
             return state
         return None
