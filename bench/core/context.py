@@ -51,20 +51,20 @@ def verified_checkpoint_bytes(path: Path) -> bytes | None:
     """The bytes of checkpoint ``path`` when the .sha256 written beside it holds; None when that
     checksum is missing, unreadable or does not match (a half-written or corrupt checkpoint,
     which no resume accepts)."""
+    verified = _verified_checkpoint(path)
+    return verified[0] if verified is not None else None
+
+
+def _verified_checkpoint(path: Path) -> tuple[bytes, dict[str, Any]] | None:
+    """verified_checkpoint_bytes, with the side file it was checked against (its .sha256: the
+    checksum, and since fit time is counted through it, the fit seconds once it was written)."""
     data = path.read_bytes()
-    side = _side(path)
-    want = side.get("sha256") if side is not None else None
-    return data if want is not None and want == sha256_bytes(data) else None
-
-
-def _side(path: Path) -> dict[str, Any] | None:
-    """The side file of checkpoint ``path`` (its .sha256: the checksum, and since fit time is
-    counted through it, the fit seconds once it was written); None when missing or unreadable."""
     try:
         side = json.loads(path.with_suffix(".pt.sha256").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return side if isinstance(side, dict) else None
+    ok = isinstance(side, dict) and side.get("sha256") == sha256_bytes(data)
+    return (data, side) if ok else None
 
 
 def _rotate_to_prev(last: Path) -> None:
@@ -230,18 +230,18 @@ class RunContext:
             p = self.ckpt_dir / name
             if not p.is_file():
                 continue
-            data = verified_checkpoint_bytes(p)
-            side = _side(p) if data is not None else None
-            if data is None:
+            verified = _verified_checkpoint(p)
+            if verified is None:
                 self.log(f"checkpoint {p} is corrupt (checksum mismatch): trying the previous one")
                 continue
+            data, side = verified
             state = load_tensors(io.BytesIO(data), p, map_location=self.device)
             torch.set_rng_state(state.pop("rng_cpu"))
             self.curves = list(state.pop("curves", []))
             # the side file's count includes writing the checkpoint; older ones lack it, and
             # checkpoints written before fit time was kept lack both (0)
             fit_s = float(state.pop("fit_s", 0.0))
-            after_write = (side or {}).get("fit_s")
+            after_write = side.get("fit_s")
             ok = isinstance(after_write, int | float) and not isinstance(after_write, bool)
             self.fit_s_earlier = float(after_write) if ok and after_write >= fit_s else fit_s
             self.log(f"resuming from {p} (epoch {state.get('epoch')})")
